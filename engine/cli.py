@@ -1,0 +1,298 @@
+"""The headless command line: `msgm-studio <command> ...`.
+
+Every command exits with status 2 and one line on stderr for bad input, and leaves no output file
+behind when it fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+from engine import __version__
+from engine.errors import UserError
+from engine.jobs import Finished, Message, Progress
+from engine.progress_bar import ProgressBar
+
+log = logging.getLogger(__name__)
+
+
+def _drive(job, label: str, quiet: bool = False):
+    """Run a job generator, drawing its progress on stderr; return the result of its Finished event."""
+    bar = None if quiet else ProgressBar(label)
+    result = None
+    for event in job:
+        if isinstance(event, Progress) and bar is not None:
+            bar.update(event)
+        elif isinstance(event, Message) and not quiet:
+            print(event.text, file=sys.stderr)
+        elif isinstance(event, Finished):
+            result = event.result
+    return result
+
+
+def _class_list(values: list[int] | None) -> list[int]:
+    classes = sorted(set(values or []))
+    for value in classes:
+        if not 0 <= value <= 9:
+            raise UserError(f"class {value} is outside 0-9; the bundled model knows the digits 0 to 9")
+    return classes
+
+
+def _load_model(path: str | None, device: torch.device):
+    from engine.checkpoint import load_checkpoint
+    from resources import BASE_MODEL
+
+    return load_checkpoint(path or BASE_MODEL, device)
+
+
+def _check_writable_file(path: str) -> Path:
+    """Fail before any work when the output file cannot be created."""
+    out = Path(path)
+    folder = out.parent
+    if out.is_dir():
+        raise UserError(f"--out {out} is a folder; give a file name such as {out / 'moderated.safetensors'}")
+    if not folder.is_dir():
+        raise UserError(f"cannot write {out}: the folder {folder} does not exist; create it first")
+    if not os.access(folder, os.W_OK):
+        raise UserError(f"cannot write {out}: no permission to write in {folder}")
+    return out
+
+
+def _print_json(document: dict) -> None:
+    print(json.dumps(document, indent=2))
+
+
+def command_moderate(args: argparse.Namespace) -> int:
+    from engine.checkpoint import save_checkpoint
+    from engine.data import bundled_tensors, require_images
+    from engine.device import pick_device
+    from engine.moderation import iter_moderate, preset
+
+    out = _check_writable_file(args.out)
+    forget_classes = _class_list(args.forget_class)
+    config = preset(args.preset)
+    for name in ("method", "steps", "seed", "lr", "forget_weight", "forget_period", "forget_t_min", "forget_t_max", "ema_decay"):
+        value = getattr(args, name)
+        if value is not None:
+            setattr(config, name, value)
+    config.validate()
+    device = pick_device(args.device)
+    model = _load_model(args.checkpoint, device)
+
+    if forget_classes:
+        forget, _ = bundled_tensors(classes=forget_classes)
+        summary = f"bundled MNIST class(es) {', '.join(map(str, forget_classes))}: {len(forget)} images"
+    else:
+        loaded = require_images(args.forget, model.image, "forget")
+        forget = loaded.images
+        summary = f"{len(forget)} images from {', '.join(map(str, args.forget))}"
+        for path, reason in loaded.failures:
+            print(f"skipped {path}: {reason}", file=sys.stderr)
+
+    if args.retain:
+        retain = require_images(args.retain, model.image, "retain").images
+    else:
+        retain, _ = bundled_tensors(exclude=forget_classes)
+
+    result = _drive(iter_moderate(model, forget.to(device), retain.to(device), config, forget_summary=summary), "moderate", args.quiet)
+    save_checkpoint(result.model, out)
+    report = {"out": str(out), "method": config.method, "steps": result.steps_done, "seconds": round(result.seconds, 1),
+              "final_losses": result.last_values, "forget_set": summary, "retain_images": len(retain)}
+    if args.json:
+        _print_json(report)
+    else:
+        print(f"wrote {out} ({config.method}, {result.steps_done} steps, {result.seconds:.0f} s)")
+    return 0
+
+
+def command_sample(args: argparse.Namespace) -> int:
+    from engine.data import to_pil
+    from engine.device import pick_device
+    from engine.grid import image_grid
+    from engine.sampling import SamplerConfig, iter_sample
+
+    if args.n < 1:
+        raise UserError("--n must be at least 1")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; give a folder for the PNG files")
+    _check_writable_file(str(out / "grid.png")) if out.is_dir() else _check_writable_file(str(out))
+    model = _load_model(args.checkpoint, pick_device(args.device))
+    config = SamplerConfig(sampler=args.sampler, steps=args.steps)
+    images = _drive(iter_sample(model, args.n, args.seed, config), "sample", args.quiet)
+
+    pictures = {f"{index:06d}.png": to_pil(image) for index, image in enumerate(images)}
+    pictures["grid.png"] = image_grid(images)
+    _write_pictures(out, pictures)
+    if args.json:
+        _print_json({"out": str(out), "count": args.n, "seed": args.seed, "sampler": args.sampler, "steps": config.step_count})
+    else:
+        print(f"wrote {args.n} samples and grid.png to {out}")
+    return 0
+
+
+def _write_pictures(out: Path, pictures: dict) -> None:
+    """Write all PNG files into a temporary folder first, so a failure leaves none of them behind."""
+    parent = out.parent
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+    except OSError as error:
+        raise UserError(f"cannot write to {out}: {error.strerror}; choose a folder you can write to") from error
+    try:
+        for name, picture in pictures.items():
+            picture.save(staging / name)
+        if not out.exists():
+            staging.rename(out)
+            return
+        for name in pictures:
+            os.replace(staging / name, out / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def command_evaluate(args: argparse.Namespace) -> int:
+    from engine.device import pick_device
+    from engine.metrics import iter_evaluate
+    from engine.sampling import SamplerConfig
+
+    forget_classes = _class_list(args.forget_class)
+    if args.n < 2:
+        raise UserError("--n must be at least 2 to measure a Fréchet distance")
+    model = _load_model(args.checkpoint, pick_device(args.device))
+    sampler = SamplerConfig(sampler=args.sampler, steps=args.steps)
+    evaluation = _drive(iter_evaluate(model, forget_classes, args.n, args.seed, sampler), "evaluate", args.quiet)
+    if args.json:
+        _print_json(evaluation.to_dict())
+        return 0
+    print(f"samples: {evaluation.count} (seed {evaluation.seed}, {sampler.sampler} sampler, {sampler.step_count} steps)")
+    print(f"forget rate for class(es) {', '.join(map(str, forget_classes))}: {evaluation.forget_rate:.1%}")
+    print(f"recognisable (classifier probability >= 0.9): {evaluation.recognisable:.1%}")
+    print("class shares: " + "  ".join(f"{digit}:{share:.1%}" for digit, share in enumerate(evaluation.histogram)))
+    if evaluation.frechet_kept is not None:
+        print(f"kept-class Fréchet distance (classifier features): {evaluation.frechet_kept:.2f}")
+    return 0
+
+
+def command_pretrain(args: argparse.Namespace) -> int:
+    from engine.pretrain import PretrainConfig, iter_pretrain
+
+    out = _check_writable_file(args.out)
+    config = PretrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                            exclude_classes=_class_list(args.exclude_class), bf16=args.bf16)
+    if config.steps < 1:
+        raise UserError("--steps must be at least 1")
+    config.save_every = min(config.save_every, config.steps)
+    _drive(iter_pretrain(config, out), "pretrain", args.quiet)
+    print(f"wrote {out}")
+    return 0
+
+
+def command_train_classifier(args: argparse.Namespace) -> int:
+    from engine.classifier import ClassifierTrainConfig, iter_train_classifier
+
+    out = _check_writable_file(args.out)
+    _drive(iter_train_classifier(ClassifierTrainConfig(epochs=args.epochs, seed=args.seed), out), "train-classifier", args.quiet)
+    print(f"wrote {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from engine.moderation import PRESETS
+    from engine.objectives import METHODS
+    from engine.sampling import SAMPLERS
+
+    parser = argparse.ArgumentParser(prog="msgm-studio", description="Concept moderation of score-based generative models (MSGM). "
+                                     "Without a command, opens the studio window.")
+    parser.add_argument("--version", action="version", version=f"msgm-studio {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def common(sub, checkpoint=True):
+        if checkpoint:
+            sub.add_argument("--checkpoint", metavar="PATH", help="checkpoint to load (default: the bundled MNIST model)")
+        sub.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
+        sub.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    moderate = commands.add_parser("moderate", help="fine-tune a model to stop generating a forget set (MSGM)")
+    common(moderate)
+    source = moderate.add_mutually_exclusive_group(required=True)
+    source.add_argument("--forget-class", type=int, nargs="+", metavar="N", help="bundled MNIST class(es) to forget")
+    source.add_argument("--forget", nargs="+", metavar="PATH", help="image files or folders that show what to forget")
+    moderate.add_argument("--retain", nargs="+", metavar="PATH", help="image files or folders to keep (default: the bundled digits minus the forget classes)")
+    moderate.add_argument("--method", choices=METHODS, help="forget objective (default: obtuse)")
+    moderate.add_argument("--preset", choices=list(PRESETS), default="default", help="named settings to start from")
+    moderate.add_argument("--steps", type=int, help="optimiser steps")
+    moderate.add_argument("--seed", type=int, help="random seed of the run")
+    moderate.add_argument("--lr", type=float, help="Adam learning rate")
+    moderate.add_argument("--forget-weight", type=float, help="weight w_F of the forget term")
+    moderate.add_argument("--forget-period", type=int, help="apply the forget term every K steps")
+    moderate.add_argument("--forget-t-min", type=float, help="smallest time t at which the forget term acts")
+    moderate.add_argument("--forget-t-max", type=float, help="largest time t at which the forget term acts")
+    moderate.add_argument("--ema-decay", type=float, help="decay of the weight EMA that is saved")
+    moderate.add_argument("--out", required=True, metavar="FILE", help="where to write the moderated .safetensors checkpoint")
+    moderate.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    moderate.set_defaults(handler=command_moderate)
+
+    sample = commands.add_parser("sample", help="generate images from fixed seeds")
+    common(sample)
+    sample.add_argument("--n", type=int, default=64, help="number of images (default: 64)")
+    sample.add_argument("--seed", type=int, default=0, help="seed of the starting noise (default: 0)")
+    sample.add_argument("--sampler", choices=SAMPLERS, default="ddim", help="em: Euler-Maruyama, pc: predictor-corrector, ode: probability-flow ODE (Heun), ddim: DDIM/ancestral")
+    sample.add_argument("--steps", type=int, help="sampler steps (default depends on the sampler)")
+    sample.add_argument("--out", required=True, metavar="DIR", help="folder for 000000.png, ... and grid.png")
+    sample.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    sample.set_defaults(handler=command_sample)
+
+    evaluate = commands.add_parser("evaluate", help="forget rate, class shares and Fréchet distance over fixed-seed samples")
+    common(evaluate)
+    evaluate.add_argument("--forget-class", type=int, nargs="+", required=True, metavar="N", help="class(es) counted as forgotten")
+    evaluate.add_argument("--n", type=int, default=1000, help="number of samples (default: 1000)")
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of the samples (default: 0)")
+    evaluate.add_argument("--sampler", choices=SAMPLERS, default="ddim")
+    evaluate.add_argument("--steps", type=int, help="sampler steps (default depends on the sampler)")
+    evaluate.add_argument("--json", action="store_true", help="print the figures as JSON on stdout")
+    evaluate.set_defaults(handler=command_evaluate)
+
+    pretrain = commands.add_parser("pretrain", help="train a base model on the bundled MNIST digits")
+    common(pretrain, checkpoint=False)
+    pretrain.add_argument("--out", required=True, metavar="FILE", help="where to write the .safetensors checkpoint")
+    pretrain.add_argument("--exclude-class", type=int, nargs="+", metavar="N", help="leave these classes out (the retrain baseline)")
+    pretrain.add_argument("--steps", type=int, default=10000, help="optimiser steps (default: 10000)")
+    pretrain.add_argument("--batch-size", type=int, default=128)
+    pretrain.add_argument("--lr", type=float, default=1e-3)
+    pretrain.add_argument("--seed", type=int, default=0)
+    pretrain.add_argument("--bf16", action="store_true", help="bfloat16 autocast on the CPU (faster with AVX-512 BF16)")
+    pretrain.set_defaults(handler=command_pretrain)
+
+    classifier = commands.add_parser("train-classifier", help="train the MNIST classifier used for measurement")
+    common(classifier, checkpoint=False)
+    classifier.add_argument("--out", required=True, metavar="FILE")
+    classifier.add_argument("--epochs", type=int, default=15)
+    classifier.add_argument("--seed", type=int, default=0)
+    classifier.set_defaults(handler=command_train_classifier)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return args.handler(args)
+    except UserError as error:
+        print(f"msgm-studio {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"msgm-studio {args.command}: interrupted; nothing was written", file=sys.stderr)
+        return 130

@@ -1,0 +1,225 @@
+"""MSGM moderation: fine-tune a score model so that its score turns away from a forget set.
+
+At optimiser step k the loss is
+    L_k = w_R * L_R(retain batch) + w_F * [k mod K == 0] * L_F(forget batch),
+with L_R denoising score matching and L_F one of the forget objectives in `engine.objectives`.
+`retain-only` drops the forget term: the "retrain without the forget data" baseline as a fine-tune.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields, replace
+
+import torch
+
+from engine import __version__
+from engine.augment import augment
+from engine.errors import UserError
+from engine.jobs import Cancelled, Finished, JobControl, Message, Preview, Progress, Stopwatch
+from engine.objectives import METHODS, dsm_loss, forget_loss, perturb, sample_times
+from engine.sampling import SamplerConfig, iter_sample, run
+from engine.score_model import ScoreModel
+from engine.training import Optimisation
+
+TRAIN_EPS = 1e-5
+
+
+@dataclass
+class ModerationConfig:
+    """Settings of one moderation run. `PRESETS` holds named sets of them."""
+
+    method: str = "obtuse"
+    steps: int = 300
+    retain_batch_size: int = 64
+    forget_batch_size: int = 64
+    lr: float = 2e-4
+    warmup: int = 20
+    grad_clip: float = 1.0
+    ema_decay: float = 0.98
+    retain_weight: float = 1.0  # w_R
+    forget_weight: float = 0.1  # w_F
+    forget_period: int = 1  # K: the forget term is applied every K-th step
+    forget_t_min: float = TRAIN_EPS  # the forget term acts on times drawn from [forget_t_min, forget_t_max]
+    forget_t_max: float = 1.0
+    margin: float = 0.1  # obtuse only: the cosine is pushed below -margin
+    augment_forget: bool = True  # random shifts, rotations, scaling and stroke width on forget images
+    seed: int = 0
+    preview_every: int = 0  # sample a preview grid every N steps (0: never)
+    preview_count: int = 16
+    preview_seed: int = 0
+    bf16: bool = False  # CPU autocast to bfloat16 for the forward pass
+
+    def validate(self) -> None:
+        """Raise a UserError naming the first setting that cannot work."""
+        if self.method not in METHODS:
+            raise UserError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+        checks = [
+            (self.steps >= 1, "steps must be at least 1"),
+            (self.retain_batch_size >= 1 and self.forget_batch_size >= 1, "batch sizes must be at least 1"),
+            (self.lr > 0, "the learning rate must be positive"),
+            (self.forget_period >= 1, "the forget period K must be at least 1"),
+            (0 < self.forget_t_min < self.forget_t_max <= 1, "the forget time range needs 0 < t_min < t_max <= 1"),
+            (0 <= self.ema_decay < 1, "the EMA decay must be in [0, 1)"),
+            (self.retain_weight >= 0 and self.forget_weight >= 0, "loss weights cannot be negative"),
+        ]
+        for passed, message in checks:
+            if not passed:
+                raise UserError(f"invalid moderation settings: {message}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModerationConfig:
+        names = {item.name for item in fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in names})
+
+
+# Named settings. "default" is what `msgm-studio moderate` uses; "paper" is the published
+# re-training weighting (w_R 0.99, w_F 0.01, K 4), which is too weak for a short fine-tune.
+PRESETS: dict[str, dict] = {
+    "default": {},
+    "fast": {"steps": 150},
+    "thorough": {"steps": 600},
+    "paper": {"retain_weight": 0.99, "forget_weight": 0.01, "forget_period": 4},
+}
+
+
+def preset(name: str, **overrides) -> ModerationConfig:
+    if name not in PRESETS:
+        raise UserError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return replace(ModerationConfig(**PRESETS[name]), **overrides)
+
+
+@dataclass
+class ModerationResult:
+    """The moderated model (EMA weights) and how far the run got."""
+
+    model: ScoreModel
+    steps_done: int
+    cancelled: bool
+    seconds: float
+    last_values: dict[str, float] = field(default_factory=dict)
+
+
+def iter_moderate(
+    original: ScoreModel,
+    forget_images: torch.Tensor,
+    retain_images: torch.Tensor,
+    config: ModerationConfig,
+    control: JobControl | None = None,
+    forget_summary: str = "",
+) -> Iterator:
+    """Run moderation step by step. Yields Message, Progress and Preview events, then Finished(ModerationResult).
+
+    The original model is never modified: the run trains a deep copy. On cancel the run stops
+    between steps and finishes with the state reached (`cancelled=True`).
+    """
+    config.validate()
+    _check_images(original, forget_images, "forget", required=config.method != "retain-only")
+    _check_images(original, retain_images, "retain", required=True)
+
+    device = original.device
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    moderated = original.copy()
+    moderated.network.train()
+    optimisation = Optimisation(moderated.network, config.lr, config.warmup, config.grad_clip, config.ema_decay)
+    uses_forget = config.method != "retain-only"
+    yield Message(
+        f"moderating with {config.method} for {config.steps} steps: {len(forget_images)} forget and "
+        f"{len(retain_images)} retain images on {device}"
+    )
+
+    clock = Stopwatch()
+    values: dict[str, float] = {}
+    cancelled = False
+    step = 0
+    try:
+        for step in range(1, config.steps + 1):
+            if control is not None:
+                control.checkpoint()
+            values = _step(moderated, optimisation, forget_images, retain_images, config, step, generator, uses_forget)
+            yield Progress(step=step, total=config.steps, elapsed=clock.elapsed, values=values)
+            if config.preview_every and (step % config.preview_every == 0 or step == config.steps):
+                yield Preview(step=step, images=preview(_ema_model(moderated, optimisation), config))
+    except Cancelled:
+        # Raised by control.checkpoint() before the step ran, so `step` was not done.
+        cancelled, step = True, step - 1
+
+    result_model = _ema_model(moderated, optimisation)
+    result_model.history.append({
+        "kind": "moderation",
+        "method": config.method,
+        "settings": config.to_dict(),
+        "steps_done": step,
+        "cancelled": cancelled,
+        "forget_set": forget_summary or f"{len(forget_images)} images",
+        "retain_images": len(retain_images),
+        "producer": f"msgm-studio {__version__}",
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    })
+    yield Finished(
+        result=ModerationResult(model=result_model, steps_done=step, cancelled=cancelled, seconds=clock.elapsed, last_values=values),
+        cancelled=cancelled,
+    )
+
+
+def _step(model: ScoreModel, optimisation: Optimisation, forget_images: torch.Tensor, retain_images: torch.Tensor,
+          config: ModerationConfig, step: int, generator: torch.Generator, uses_forget: bool) -> dict[str, float]:
+    """One optimiser step; returns the loss terms."""
+    device = model.device
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if config.bf16 and device.type == "cpu" else contextlib.nullcontext()
+
+    retain = retain_images[torch.randint(len(retain_images), (config.retain_batch_size,), generator=generator)]
+    t_retain = sample_times(len(retain), TRAIN_EPS, 1.0, generator)
+    noised_retain = perturb(model, retain, t_retain, generator)
+    with autocast:
+        eps_retain = model.eps(noised_retain.xt.to(device), t_retain.to(device)).float()
+    retain_loss = dsm_loss(eps_retain, noised_retain.z.to(device))
+    loss = config.retain_weight * retain_loss
+    values = {"retain_loss": float(retain_loss.detach())}
+
+    if uses_forget and step % config.forget_period == 0:
+        forget = forget_images[torch.randint(len(forget_images), (config.forget_batch_size,), generator=generator)]
+        if config.augment_forget:
+            forget = augment(forget, generator, shift=0.08, degrees=10.0, scale=0.1, stroke=0.3)
+        t_forget = sample_times(len(forget), config.forget_t_min, config.forget_t_max, generator)
+        noised_forget = perturb(model, forget, t_forget, generator)
+        with autocast:
+            eps_forget = model.eps(noised_forget.xt.to(device), t_forget.to(device)).float()
+        term = forget_loss(config.method, eps_forget, noised_forget.z.to(device), config.margin)
+        loss = loss + config.forget_weight * term
+        values["forget_loss"] = float(term.detach())
+
+    values["grad_norm"] = optimisation.step(loss)
+    values["loss"] = float(loss.detach())
+    return values
+
+
+def _ema_model(moderated: ScoreModel, optimisation: Optimisation) -> ScoreModel:
+    """A standalone model holding a copy of the current EMA weights."""
+    snapshot = moderated.copy()
+    snapshot.network.load_state_dict(optimisation.ema.state_dict())
+    snapshot.network.eval()
+    return snapshot
+
+
+def preview(model: ScoreModel, config: ModerationConfig) -> torch.Tensor:
+    """A small grid from fixed seeds, cheap enough to draw during training."""
+    return run(iter_sample(model, config.preview_count, config.preview_seed, SamplerConfig(sampler="ddim", steps=25, eta=1.0)))
+
+
+def _check_images(model: ScoreModel, images: torch.Tensor, role: str, required: bool) -> None:
+    if required and len(images) == 0:
+        raise UserError(f"the {role} set is empty; add at least one image")
+    if len(images) and tuple(images.shape[1:]) != model.shape:
+        raise UserError(f"the {role} images have shape {tuple(images.shape[1:])} but the model needs {model.shape}")
+
+
+def moderate(original: ScoreModel, forget_images: torch.Tensor, retain_images: torch.Tensor,
+             config: ModerationConfig, forget_summary: str = "") -> ModerationResult:
+    return run(iter_moderate(original, forget_images, retain_images, config, forget_summary=forget_summary))

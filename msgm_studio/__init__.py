@@ -1,0 +1,1 @@
+"""MSGM Studio: the Qt application (PySide6 + pyqtgraph) on top of `engine`."""

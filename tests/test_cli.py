@@ -1,0 +1,107 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.checkpoint import load_checkpoint
+from engine.cli import main
+from engine.data import bundled_mnist
+
+
+def write_digits(folder, digit, count):
+    folder.mkdir(parents=True, exist_ok=True)
+    images, labels = bundled_mnist()
+    for index, image in enumerate(images[labels == digit][:count]):
+        Image.fromarray(image).save(folder / f"{digit}_{index}.png")
+    return folder
+
+
+def test_sample_writes_pngs_and_grid(tmp_path, capsys):
+    out = tmp_path / "samples"
+    assert main(["sample", "--n", "4", "--steps", "3", "--seed", "1", "--out", str(out), "--quiet"]) == 0
+    names = sorted(path.name for path in out.iterdir())
+    assert names == ["000000.png", "000001.png", "000002.png", "000003.png", "grid.png"]
+    with Image.open(out / "000002.png") as picture:
+        assert picture.size == (28, 28) and picture.mode == "L"
+    assert "wrote 4 samples" in capsys.readouterr().out
+
+
+def test_same_seed_same_pngs(tmp_path):
+    for name in ("a", "b"):
+        main(["sample", "--n", "2", "--steps", "3", "--seed", "7", "--out", str(tmp_path / name), "--quiet"])
+    assert (tmp_path / "a" / "000001.png").read_bytes() == (tmp_path / "b" / "000001.png").read_bytes()
+
+
+def test_evaluate_json(capsys):
+    assert main(["evaluate", "--forget-class", "7", "--n", "8", "--steps", "3", "--json", "--quiet"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["count"] == 8 and report["forget_classes"] == [7]
+    assert 0.0 <= report["forget_rate"] <= 1.0
+    assert len(report["histogram"]) == 10 and sum(report["histogram"]) == pytest.approx(1.0)
+
+
+def test_moderate_class_writes_checkpoint(tmp_path, capsys):
+    out = tmp_path / "moderated.safetensors"
+    assert main(["moderate", "--forget-class", "7", "--steps", "2", "--out", str(out), "--json", "--quiet"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["steps"] == 2 and report["method"] == "obtuse"
+    entry = load_checkpoint(out).history[-1]
+    assert entry["kind"] == "moderation" and "class(es) 7" in entry["forget_set"]
+
+
+def test_moderate_forget_folder(tmp_path, capsys):
+    folder = write_digits(tmp_path / "sevens", 7, 5)
+    (folder / "broken.png").write_bytes(b"not an image")
+    out = tmp_path / "m.safetensors"
+    assert main(["moderate", "--forget", str(folder), "--method", "orthogonal", "--steps", "2", "--out", str(out), "--quiet"]) == 0
+    assert "5 images from" in load_checkpoint(out).history[-1]["forget_set"]
+    assert "skipped" in capsys.readouterr().err
+
+
+def test_pretrain_writes_loadable_model(tmp_path):
+    out = tmp_path / "base.safetensors"
+    assert main(["pretrain", "--steps", "2", "--batch-size", "4", "--exclude-class", "7", "--out", str(out), "--quiet"]) == 0
+    model = load_checkpoint(out)
+    assert model.history[0]["exclude_classes"] == [7]
+
+
+@pytest.mark.parametrize(
+    "arguments,message",
+    [
+        (["sample", "--checkpoint", "{tmp}/missing.safetensors", "--out", "{tmp}/out"], "checkpoint not found"),
+        (["sample", "--checkpoint", "{tmp}/notes.txt", "--out", "{tmp}/out"], "not a checkpoint"),
+        (["moderate", "--forget", "{tmp}/empty", "--out", "{tmp}/out.safetensors"], "no readable image"),
+        (["moderate", "--forget-class", "12", "--out", "{tmp}/out.safetensors"], "outside 0-9"),
+        (["moderate", "--forget-class", "7", "--out", "{tmp}/no/such/out.safetensors"], "does not exist"),
+        (["evaluate", "--forget-class", "7", "--checkpoint", "{tmp}/notes.txt"], "not a checkpoint"),
+        (["sample", "--n", "0", "--out", "{tmp}/out"], "at least 1"),
+    ],
+)
+def test_bad_input_exit_2_one_line(tmp_path, capsys, arguments, message):
+    (tmp_path / "notes.txt").write_text("not a model")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "readme.txt").write_text("no images here")
+    before = sorted(tmp_path.rglob("*"))
+    assert main([part.format(tmp=tmp_path) for part in arguments] + ["--quiet"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert message in error and len(error.splitlines()) == 1
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_missing_forget_source_is_usage_error(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["moderate", "--out", "x.safetensors"])
+    assert stop.value.code == 2
+    assert "--forget-class" in capsys.readouterr().err
+
+
+def test_console_script_exit_status(tmp_path):
+    completed = subprocess.run(
+        [sys.executable, "-m", "msgm_studio", "evaluate", "--forget-class", "7", "--checkpoint", str(tmp_path / "none.safetensors")],
+        capture_output=True, text=True,
+    )
+    assert completed.returncode == 2
+    assert completed.stderr.strip().startswith("msgm-studio evaluate: error: checkpoint not found")
