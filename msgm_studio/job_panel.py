@@ -1,0 +1,126 @@
+"""The job panel: moderation settings, start, pause/resume, cancel, and the progress of any job."""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.jobs import Progress
+from engine.moderation import ModerationConfig
+from engine.objectives import METHODS
+
+# Upper bound of the steps box. It is far above any preset, and a long run can be cancelled with its state kept.
+MAX_STEPS = 100_000
+
+
+def format_duration(seconds: float) -> str:
+    """Format seconds as m:ss or h:mm:ss, or as an en dash while the time is not known yet."""
+    if not math.isfinite(seconds):
+        return "–"
+    seconds = round(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+
+
+def format_losses(values: dict[str, float]) -> str:
+    parts = [f"{name.replace('_', ' ')} {values[name]:.4f}" for name in ("retain_loss", "forget_loss") if name in values]
+    return ", ".join(parts)
+
+
+class JobPanel(QGroupBox):
+    """Moderation settings and the controls and progress of the job that runs."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Moderation", parent)
+        defaults = ModerationConfig()
+        layout = QVBoxLayout(self)
+
+        form = QFormLayout()
+        self.method_box = QComboBox()
+        self.method_box.addItems(list(METHODS))
+        self.method_box.setCurrentText(defaults.method)
+        self.method_box.setToolTip("Forget objective. retain-only fine-tunes on the retain set alone, as a baseline.")
+        form.addRow("Method:", self.method_box)
+        self.steps_box = QSpinBox()
+        self.steps_box.setRange(1, MAX_STEPS)
+        self.steps_box.setValue(defaults.steps)
+        self.steps_box.setToolTip("Optimiser steps of the fine-tune")
+        form.addRow("Steps:", self.steps_box)
+        layout.addLayout(form)
+
+        buttons = QHBoxLayout()
+        self.start_button = QPushButton("Start moderation")
+        self.start_button.setDefault(True)
+        self.pause_button = QPushButton("Pause")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop the job. A cancelled moderation keeps the state it reached.")
+        for button in (self.start_button, self.pause_button, self.cancel_button):
+            buttons.addWidget(button)
+        layout.addLayout(buttons)
+
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setTextVisible(True)
+        layout.addWidget(self.progress_bar)
+        self.status_label = QLabel("Idle")
+        self.status_label.setWordWrap(True)
+        layout.addWidget(self.status_label)
+        self.loss_label = QLabel()
+        layout.addWidget(self.loss_label)
+        self.result_label = QLabel()
+        self.result_label.setWordWrap(True)
+        layout.addWidget(self.result_label)
+        self.set_running(None)
+
+    def set_running(self, title: str | None) -> None:
+        """Enable the controls for a running job called `title`, or for no job (None)."""
+        running = title is not None
+        self.start_button.setEnabled(not running)
+        self.method_box.setEnabled(not running)
+        self.steps_box.setEnabled(not running)
+        self.pause_button.setEnabled(running)
+        self.cancel_button.setEnabled(running)
+        self.set_paused(False)
+        if running:
+            self.progress_bar.setRange(0, 0)  # busy indicator until the first step arrives
+            self.status_label.setText(f"{title}…")
+        else:
+            self.progress_bar.setRange(0, 1)
+            self.progress_bar.setValue(0)
+            self.progress_bar.setFormat("")
+
+    def set_paused(self, paused: bool) -> None:
+        self.pause_button.setText("Resume" if paused else "Pause")
+
+    def show_progress(self, title: str, progress: Progress) -> None:
+        self.progress_bar.setRange(0, progress.total)
+        self.progress_bar.setValue(progress.step)
+        self.progress_bar.setFormat(f"{progress.step} / {progress.total}")
+        self.status_label.setText(f"{title}: step {progress.step} of {progress.total}, "
+                                  f"{format_duration(progress.eta)} left")
+        if progress.values:
+            self.loss_label.setText(format_losses(progress.values))
+
+    def show_status(self, text: str) -> None:
+        self.status_label.setText(text)
+
+    def clear_run(self) -> None:
+        """Forget the loss readout and outcome of the previous moderation."""
+        self.loss_label.clear()
+        self.result_label.clear()
+
+    def show_result(self, text: str) -> None:
+        """Show the outcome of the last moderation. It stays while later jobs run."""
+        self.result_label.setText(text)

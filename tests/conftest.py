@@ -1,0 +1,27 @@
+"""Shared test setup: Qt without a display, and the checkpoint the studio tests open."""
+
+import os
+
+# Must be set before the first Qt import, which pytest-qt does while loading its plugin.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from engine.checkpoint import load_checkpoint  # noqa: E402
+from engine.score_model import ScoreModel  # noqa: E402
+from resources import BASE_MODEL  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def base_checkpoint() -> Path:
+    """The bundled model file that the studio opens by default."""
+    assert BASE_MODEL.exists(), f"{BASE_MODEL} is missing. Create it with `msgm-studio pretrain --out {BASE_MODEL}`."
+    return BASE_MODEL
+
+
+@pytest.fixture(scope="session")
+def base_model(base_checkpoint) -> ScoreModel:
+    """The base model, shared by tests that only read it. Moderation and sampling never change its weights."""
+    return load_checkpoint(base_checkpoint)
