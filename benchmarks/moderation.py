@@ -1,0 +1,87 @@
+"""Moderation quality and speed on the bundled model: forget rate and kept-class Fréchet distance
+before and after, wall time and steps per second, for each forget set and method.
+
+    python benchmarks/moderation.py                       # the full table (about 1 h on 2 CPU cores)
+    python benchmarks/moderation.py --forget 7 --methods obtuse --set forget_t_max=0.6
+
+Prints a Markdown table; with --json FILE also appends one JSON object per row to FILE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import replace
+
+import torch
+
+from engine.checkpoint import load_checkpoint
+from engine.data import bundled_tensors
+from engine.metrics import iter_evaluate
+from engine.moderation import iter_moderate, preset
+from engine.objectives import METHODS
+from engine.sampling import SamplerConfig, run
+from resources import BASE_MODEL
+
+
+def parse_override(text: str) -> tuple[str, object]:
+    key, _, value = text.partition("=")
+    for kind in (int, float):
+        try:
+            return key, kind(value)
+        except ValueError:
+            pass
+    return key, {"true": True, "false": False}.get(value.lower(), value)
+
+
+def evaluate(model, forget, count, seed, sampler):
+    return run(iter_evaluate(model, forget, count, seed, sampler))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", default=str(BASE_MODEL))
+    parser.add_argument("--forget", nargs="+", default=["7", "3,8"], help="forget sets, classes joined by commas")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--n", type=int, default=1000, help="samples per evaluation")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the evaluation samples")
+    parser.add_argument("--sampler-steps", type=int, default=None)
+    parser.add_argument("--preset", default="default")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override moderation settings")
+    parser.add_argument("--json", metavar="FILE", help="append one JSON object per row to FILE")
+    args = parser.parse_args()
+
+    original = load_checkpoint(args.checkpoint)
+    sampler = SamplerConfig(sampler="ddim", steps=args.sampler_steps)
+    overrides = dict(parse_override(item) for item in args.set)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.n} samples ({sampler.sampler}, "
+          f"{sampler.step_count} steps), settings: preset {args.preset} {overrides or ''}\n")
+    print("| forget | method | forget rate before | after | Fréchet (kept) before | after | change | wall time | steps/s |")
+    print("|---|---|---|---|---|---|---|---|---|")
+
+    for forget_text in args.forget:
+        forget_classes = [int(value) for value in forget_text.split(",")]
+        before = evaluate(original, forget_classes, args.n, args.seed, sampler)
+        forget, _ = bundled_tensors(classes=forget_classes)
+        retain, _ = bundled_tensors(exclude=forget_classes)
+        for method in args.methods:
+            config = replace(preset(args.preset), method=method, **overrides)
+            started = time.perf_counter()
+            result = run(iter_moderate(original, forget, retain, config))
+            wall = time.perf_counter() - started
+            after = evaluate(result.model, forget_classes, args.n, args.seed, sampler)
+            change = after.frechet_kept / before.frechet_kept - 1
+            print(f"| {{{forget_text}}} | {method} | {before.forget_rate:.1%} | {after.forget_rate:.1%} | "
+                  f"{before.frechet_kept:.2f} | {after.frechet_kept:.2f} | {change:+.0%} | {wall:.0f} s | "
+                  f"{result.steps_done / wall:.2f} |", flush=True)
+            if args.json:
+                row = {"forget": forget_classes, "method": method, "settings": config.to_dict(),
+                       "before": before.to_dict(), "after": after.to_dict(), "wall_s": wall,
+                       "steps_per_s": result.steps_done / wall}
+                with open(args.json, "a") as handle:
+                    handle.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()
