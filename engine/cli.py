@@ -80,7 +80,7 @@ def command_moderate(args: argparse.Namespace) -> int:
     out = _check_writable_file(args.out)
     forget_classes = _class_list(args.forget_class)
     config = preset(args.preset)
-    for name in ("method", "steps", "seed", "lr", "forget_weight", "forget_period", "forget_t_min", "forget_t_max", "ema_decay"):
+    for name in ("method", "steps", "seed", "lr", "forget_weight", "forget_period", "forget_t_min", "forget_t_max", "ema_decay", "precision"):
         value = getattr(args, name)
         if value is not None:
             setattr(config, name, value)
@@ -182,6 +182,87 @@ def command_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_picture(path: Path):
+    """Open an image file fully, or return the reason it cannot be used."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as picture:
+            picture.load()
+            return picture.copy(), None
+    except FileNotFoundError:
+        return None, "not found"
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        return None, "not a readable image"
+
+
+def _downstream(args: argparse.Namespace, label: str, make_job) -> int:
+    """Shared part of inpaint and reconstruct: read images, run the job, write one PNG per image."""
+    from engine.data import convert_image, to_pil
+    from engine.device import pick_device
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; give a folder for the PNG files")
+    if not out.parent.is_dir():
+        raise UserError(f"cannot write {out}: the folder {out.parent} does not exist; create it first")
+    model = _load_model(args.checkpoint, pick_device(args.device))
+
+    mask_picture = None
+    if getattr(args, "mask", None):
+        mask_picture, reason = _read_picture(Path(args.mask))
+        if mask_picture is None:
+            raise UserError(f"mask {args.mask}: {reason}; give a PNG of the image's size, white = keep, black = fill")
+
+    tensors, names, skipped = [], [], 0
+    for raw in args.image:
+        path = Path(raw)
+        picture, reason = _read_picture(path)
+        if picture is None:
+            print(f"skipped {path}: {reason}", file=sys.stderr)
+            skipped += 1
+            continue
+        if mask_picture is not None and mask_picture.size != picture.size:
+            print(f"skipped {path}: the mask is {mask_picture.size[0]}x{mask_picture.size[1]} but the image is "
+                  f"{picture.size[0]}x{picture.size[1]}; make a mask of the image's size", file=sys.stderr)
+            skipped += 1
+            continue
+        tensors.append(convert_image(picture, model.image))
+        names.append(path.with_suffix(".png").name)
+    if len(set(names)) != len(names):
+        raise UserError("two input images have the same file name, so their outputs would collide; rename one")
+    if not tensors:
+        raise UserError("no input image could be used; check the messages above")
+
+    result = _drive(make_job(model, torch.stack(tensors), mask_picture), label, args.quiet)
+    _write_pictures(out, {name: to_pil(image) for name, image in zip(names, result)})
+    print(f"wrote {len(names)} image(s) to {out}" + (f"; skipped {skipped}" if skipped else ""))
+    return 2 if skipped else 0
+
+
+def command_inpaint(args: argparse.Namespace) -> int:
+    from engine.data import convert_mask
+    from engine.downstream import iter_inpaint
+    from engine.sampling import SamplerConfig
+
+    def job(model, images, mask_picture):
+        mask = convert_mask(mask_picture, model.image)
+        if mask.min() > 0.5:
+            raise UserError(f"the mask {args.mask} is white everywhere, so there is nothing to fill; paint the area to fill black")
+        masks = mask[None].expand(len(images), -1, -1, -1)
+        return iter_inpaint(model, images, masks, args.seed, SamplerConfig(sampler="pc", steps=args.steps))
+
+    return _downstream(args, "inpaint", job)
+
+
+def command_reconstruct(args: argparse.Namespace) -> int:
+    from engine.downstream import ReconstructionConfig, iter_reconstruct
+
+    config = ReconstructionConfig(method=args.method, t=args.t, steps=args.steps)
+    config.validate()
+    return _downstream(args, "reconstruct", lambda model, images, _: iter_reconstruct(model, images, args.seed, config))
+
+
 def command_pretrain(args: argparse.Namespace) -> int:
     from engine.pretrain import PretrainConfig, iter_pretrain
 
@@ -206,6 +287,7 @@ def command_train_classifier(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from engine.device import PRECISIONS
     from engine.moderation import PRESETS
     from engine.objectives import METHODS
     from engine.sampling import SAMPLERS
@@ -237,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     moderate.add_argument("--forget-t-min", type=float, help="smallest time t at which the forget term acts")
     moderate.add_argument("--forget-t-max", type=float, help="largest time t at which the forget term acts")
     moderate.add_argument("--ema-decay", type=float, help="decay of the weight EMA that is saved")
+    moderate.add_argument("--precision", choices=PRECISIONS, help="auto (bfloat16 where the device runs it natively), fp32 or bf16")
     moderate.add_argument("--out", required=True, metavar="FILE", help="where to write the moderated .safetensors checkpoint")
     moderate.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     moderate.set_defaults(handler=command_moderate)
@@ -260,6 +343,26 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--steps", type=int, help="sampler steps (default depends on the sampler)")
     evaluate.add_argument("--json", action="store_true", help="print the figures as JSON on stdout")
     evaluate.set_defaults(handler=command_evaluate)
+
+    inpaint = commands.add_parser("inpaint", help="fill the masked part of images (one PNG out per image in)")
+    common(inpaint)
+    inpaint.add_argument("--image", nargs="+", required=True, metavar="PATH", help="images to complete")
+    inpaint.add_argument("--mask", required=True, metavar="PATH", help="PNG of the image's size: white = keep, black = fill")
+    inpaint.add_argument("--seed", type=int, default=0)
+    inpaint.add_argument("--steps", type=int, default=100, help="predictor-corrector steps (default: 100)")
+    inpaint.add_argument("--out", required=True, metavar="DIR", help="folder for the results, named like the inputs")
+    inpaint.set_defaults(handler=command_inpaint)
+
+    reconstruct = commands.add_parser("reconstruct", help="pass images through the model and back (one PNG out per image in)")
+    common(reconstruct)
+    reconstruct.add_argument("--image", nargs="+", required=True, metavar="PATH", help="images to reconstruct")
+    reconstruct.add_argument("--method", choices=["ode", "sde"], default="ode",
+                             help="ode: encode and decode with the probability-flow ODE; sde: noise to --t and run the reverse SDE")
+    reconstruct.add_argument("--t", type=float, default=0.02, help="noise level the image is taken to, in (0, 1] (default: 0.02)")
+    reconstruct.add_argument("--steps", type=int, default=50, help="ODE or SDE steps (default: 50)")
+    reconstruct.add_argument("--seed", type=int, default=0)
+    reconstruct.add_argument("--out", required=True, metavar="DIR", help="folder for the results, named like the inputs")
+    reconstruct.set_defaults(handler=command_reconstruct)
 
     pretrain = commands.add_parser("pretrain", help="train a base model on the bundled MNIST digits")
     common(pretrain, checkpoint=False)

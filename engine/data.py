@@ -163,3 +163,19 @@ def require_images(paths: list[str | Path], spec: ImageSpec, role: str) -> Loade
         listed = ", ".join(f"{path} ({reason})" for path, reason in loaded.failures[:3]) or "no paths given"
         raise UserError(f"the {role} set has no readable image: {listed}; give PNG, JPEG, BMP, WebP or TIFF files or folders")
     return loaded
+
+
+def convert_mask(mask: Image.Image, spec: ImageSpec) -> torch.Tensor:
+    """Convert a mask picture (white = keep, black = fill) to a (1, H, W) tensor of 1s and 0s.
+
+    It goes through the same padding and resizing as the image it belongs to, with the padding
+    counted as known pixels and a nearest-neighbour resize so that the mask stays binary.
+    """
+    grey = np.asarray(ImageOps.exif_transpose(mask).convert("L"))
+    height, width = grey.shape
+    side = max(height, width)
+    square = np.full((side, side), 255, dtype=np.uint8)
+    top, left = (side - height) // 2, (side - width) // 2
+    square[top : top + height, left : left + width] = grey
+    resized = np.asarray(Image.fromarray(square, mode="L").resize((spec.size, spec.size), Image.Resampling.NEAREST))
+    return torch.from_numpy((resized >= 128).astype(np.float32))[None]

@@ -8,7 +8,6 @@ with L_R denoising score matching and L_F one of the forget objectives in `engin
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -17,6 +16,7 @@ import torch
 
 from engine import __version__
 from engine.augment import augment
+from engine.device import PRECISIONS, autocast_for
 from engine.errors import UserError
 from engine.jobs import Cancelled, Finished, JobControl, Message, Preview, Progress, Stopwatch
 from engine.objectives import METHODS, dsm_loss, forget_loss, perturb, sample_times
@@ -29,7 +29,7 @@ TRAIN_EPS = 1e-5
 
 @dataclass
 class ModerationConfig:
-    """Settings of one moderation run. `PRESETS` holds named sets of them."""
+    """Settings of one moderation run. `PRESETS` contains named sets of them."""
 
     method: str = "obtuse"
     steps: int = 300
@@ -40,7 +40,7 @@ class ModerationConfig:
     grad_clip: float = 1.0
     ema_decay: float = 0.98
     retain_weight: float = 1.0  # w_R
-    forget_weight: float = 0.1  # w_F
+    forget_weight: float = 0.03  # w_F
     forget_period: int = 1  # K: the forget term is applied every K-th step
     forget_t_min: float = TRAIN_EPS  # the forget term acts on times drawn from [forget_t_min, forget_t_max]
     forget_t_max: float = 1.0
@@ -50,7 +50,9 @@ class ModerationConfig:
     preview_every: int = 0  # sample a preview grid every N steps (0: never)
     preview_count: int = 16
     preview_seed: int = 0
-    bf16: bool = False  # CPU autocast to bfloat16 for the forward pass
+    # "auto" uses bfloat16 autocast where the device runs it natively (CUDA GPUs, CPUs with AVX-512
+    # BF16 or AMX) and float32 elsewhere. "fp32" and "bf16" force one of them.
+    precision: str = "auto"
 
     def validate(self) -> None:
         """Raise a UserError naming the first setting that cannot work."""
@@ -64,6 +66,7 @@ class ModerationConfig:
             (0 < self.forget_t_min < self.forget_t_max <= 1, "the forget time range needs 0 < t_min < t_max <= 1"),
             (0 <= self.ema_decay < 1, "the EMA decay must be in [0, 1)"),
             (self.retain_weight >= 0 and self.forget_weight >= 0, "loss weights cannot be negative"),
+            (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
         ]
         for passed, message in checks:
             if not passed:
@@ -172,7 +175,7 @@ def _step(model: ScoreModel, optimisation: Optimisation, forget_images: torch.Te
           config: ModerationConfig, step: int, generator: torch.Generator, uses_forget: bool) -> dict[str, float]:
     """One optimiser step; returns the loss terms."""
     device = model.device
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if config.bf16 and device.type == "cpu" else contextlib.nullcontext()
+    autocast = autocast_for(device, config.precision)
 
     retain = retain_images[torch.randint(len(retain_images), (config.retain_batch_size,), generator=generator)]
     t_retain = sample_times(len(retain), TRAIN_EPS, 1.0, generator)
@@ -201,7 +204,7 @@ def _step(model: ScoreModel, optimisation: Optimisation, forget_images: torch.Te
 
 
 def _ema_model(moderated: ScoreModel, optimisation: Optimisation) -> ScoreModel:
-    """A standalone model holding a copy of the current EMA weights."""
+    """Copy the current EMA weights into a standalone model."""
     snapshot = moderated.copy()
     snapshot.network.load_state_dict(optimisation.ema.state_dict())
     snapshot.network.eval()
@@ -209,7 +212,7 @@ def _ema_model(moderated: ScoreModel, optimisation: Optimisation) -> ScoreModel:
 
 
 def preview(model: ScoreModel, config: ModerationConfig) -> torch.Tensor:
-    """A small grid from fixed seeds, cheap enough to draw during training."""
+    """Sample a small grid from fixed seeds, cheap enough to draw during training."""
     return run(iter_sample(model, config.preview_count, config.preview_seed, SamplerConfig(sampler="ddim", steps=25, eta=1.0)))
 
 

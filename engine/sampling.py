@@ -1,8 +1,8 @@
 """Seeded samplers for the reverse SDE and the probability-flow ODE.
 
 The starting noise and every noise draw come from a CPU generator seeded with `seed` and are drawn
-for the whole batch at once, so the same seed gives the same noise for any model of the same image
-shape and any `batch_size`; an original and a moderated model are therefore compared on equal terms.
+for the whole batch at once. So the same seed gives the same noise for any model of the same image
+shape and any `batch_size`, and an original and a moderated model are compared on equal terms.
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ def integrate_ode(model: ScoreModel, x: torch.Tensor, t_from: float, t_to: float
 
 
 def _ddim_step(model: ScoreModel, x: torch.Tensor, t: float, t_next: float, eta: float, generator: torch.Generator, batch_size: int) -> torch.Tensor:
-    """One DDIM step, written for any SDE with x_t = m x0 + sigma z.
+    """Take one DDIM step, written for any SDE with x_t = m x0 + sigma z.
 
     x_next = m_next x0_hat + sqrt(sigma_next^2 - c^2) eps + c z, where x0_hat is Tweedie's estimate and
     c^2 = eta^2 sigma_next^2 (1 - SNR_t / SNR_next) is the posterior variance of q(x_next | x_t, x0)
@@ -174,7 +174,7 @@ def _ddim_step(model: ScoreModel, x: torch.Tensor, t: float, t_next: float, eta:
 
 
 def _langevin_step(model: ScoreModel, x: torch.Tensor, t: float, snr: float, generator: torch.Generator, batch_size: int) -> torch.Tensor:
-    """One Langevin corrector step with the step size set by the target signal-to-noise ratio."""
+    """Take one Langevin corrector step, its size set by the target signal-to-noise ratio."""
     s = _batched(model, lambda chunk, t_chunk: model.score(chunk, t_chunk), x, t, batch_size)
     z = torch.randn(x.shape, generator=generator)
     score_norm = s.flatten(1).norm(dim=1).clamp_min(1e-12)

@@ -11,8 +11,8 @@ from torch import nn
 class Optimisation:
     """One optimiser step at a time, with the EMA copy of the weights kept alongside.
 
-    Adam (0.9, 0.999, eps 1e-8) with a linear learning-rate warm-up over `warmup` steps and a global
-    gradient-norm clip; the EMA network is the one to sample from and to save. The EMA starts at the
+    The optimiser is Adam (0.9, 0.999, eps 1e-8) with a linear learning-rate warm-up over `warmup`
+    steps and a global gradient-norm clip. The EMA network is the one to sample from and to save. The EMA starts at the
     initial weights without a warm-up, so after k steps they still weigh ema_decay^k: a model trained
     from scratch with decay 0.999 needs several thousand steps before its EMA is usable.
     """
