@@ -57,12 +57,15 @@ def main() -> None:
     overrides = dict(parse_override(item) for item in args.set)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.n} samples ({sampler.sampler}, "
           f"{sampler.step_count} steps), settings: preset {args.preset} {overrides or ''}\n")
+    rows = []
     print("| forget | method | forget rate before | after | Fréchet (kept) before | after | change | wall time | steps/s |")
     print("|---|---|---|---|---|---|---|---|---|")
 
     for forget_text in args.forget:
         forget_classes = [int(value) for value in forget_text.split(",")]
         before = evaluate(original, forget_classes, args.n, args.seed, sampler)
+        rows.append(f"original model: {before.recognisable:.1%} recognisable (probability >= 0.9), class shares "
+                    + " ".join(f"{digit}:{share:.1%}" for digit, share in enumerate(before.histogram)))
         forget, _ = bundled_tensors(classes=forget_classes)
         retain, _ = bundled_tensors(exclude=forget_classes)
         for method in args.methods:
@@ -81,6 +84,8 @@ def main() -> None:
                        "steps_per_s": result.steps_done / wall}
                 with open(args.json, "a") as handle:
                     handle.write(json.dumps(row) + "\n")
+    print()
+    print("\n".join(sorted(set(rows))))
 
 
 if __name__ == "__main__":

@@ -107,6 +107,8 @@ def test_invalid_settings_rejected():
         ModerationConfig(forget_t_min=0.5, forget_t_max=0.2).validate()
     with pytest.raises(UserError, match="unknown method"):
         ModerationConfig(method="ascent").validate()
+    with pytest.raises(UserError, match="precision must be one of"):
+        ModerationConfig(precision="fp16").validate()
 
 
 def test_paper_preset_weights():
