@@ -62,7 +62,7 @@ def atomic_write(path: Path, write) -> None:
     os.close(handle)
     try:
         write(temporary)
-        os.chmod(temporary, 0o666 & ~_UMASK)
+        os.chmod(temporary, 0o666 & ~PROCESS_UMASK)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -76,7 +76,7 @@ def _read_umask() -> int:
 
 
 # Read once at import: os.umask can only be read by setting it, which is not thread-safe.
-_UMASK = _read_umask()
+PROCESS_UMASK = _read_umask()
 
 
 def _read_magic(path: Path) -> bytes:

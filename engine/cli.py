@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from engine import __version__
+from engine.checkpoint import PROCESS_UMASK
 from engine.errors import UserError
 from engine.jobs import Finished, Message, Progress
 from engine.progress_bar import ProgressBar
@@ -67,6 +68,11 @@ def _check_writable_file(path: str) -> Path:
     return out
 
 
+def _check_steps(steps: int | None) -> None:
+    if steps is not None and steps < 1:
+        raise UserError(f"--steps must be at least 1, got {steps}")
+
+
 def _print_json(document: dict) -> None:
     print(json.dumps(document, indent=2))
 
@@ -101,7 +107,13 @@ def command_moderate(args: argparse.Namespace) -> int:
     if args.retain:
         retain = require_images(args.retain, model.image, "retain").images
     else:
-        retain, _ = bundled_tensors(exclude=forget_classes)
+        excluded = forget_classes or _class_list(args.retain_exclude_class)
+        retain, _ = bundled_tensors(exclude=excluded)
+        if not forget_classes and not excluded:
+            print("note: the retain set is all bundled digits, including any that look like the forget images; "
+                  "pass --retain-exclude-class N or --retain PATH to leave them out", file=sys.stderr)
+    if len(retain) == 0:
+        raise UserError("the retain set is empty; keep at least one class or give --retain images")
 
     result = _drive(iter_moderate(model, forget.to(device), retain.to(device), config, forget_summary=summary), "moderate", args.quiet)
     save_checkpoint(result.model, out)
@@ -122,6 +134,7 @@ def command_sample(args: argparse.Namespace) -> int:
 
     if args.n < 1:
         raise UserError("--n must be at least 1")
+    _check_steps(args.steps)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; give a folder for the PNG files")
@@ -151,6 +164,8 @@ def _write_pictures(out: Path, pictures: dict) -> None:
         for name, picture in pictures.items():
             picture.save(staging / name)
         if not out.exists():
+            # mkdtemp creates the folder private (0700); give it the permissions mkdir would.
+            os.chmod(staging, 0o777 & ~PROCESS_UMASK)
             staging.rename(out)
             return
         for name in pictures:
@@ -167,6 +182,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
     forget_classes = _class_list(args.forget_class)
     if args.n < 2:
         raise UserError("--n must be at least 2 to measure a Fréchet distance")
+    _check_steps(args.steps)
     model = _load_model(args.checkpoint, pick_device(args.device))
     sampler = SamplerConfig(sampler=args.sampler, steps=args.steps)
     evaluation = _drive(iter_evaluate(model, forget_classes, args.n, args.seed, sampler), "evaluate", args.quiet)
@@ -214,7 +230,7 @@ def _downstream(args: argparse.Namespace, label: str, make_job) -> int:
         if mask_picture is None:
             raise UserError(f"mask {args.mask}: {reason}; give a PNG of the image's size, white = keep, black = fill")
 
-    tensors, names, skipped = [], [], 0
+    tensors, names, inputs, skipped = [], [], [], 0
     for raw in args.image:
         path = Path(raw)
         picture, reason = _read_picture(path)
@@ -229,6 +245,9 @@ def _downstream(args: argparse.Namespace, label: str, make_job) -> int:
             continue
         tensors.append(convert_image(picture, model.image))
         names.append(path.with_suffix(".png").name)
+        inputs.append(path)
+    if out.exists() and any((out / name).resolve() == path.resolve() for name, path in zip(names, inputs)):
+        raise UserError(f"--out {out} would overwrite an input image; choose another output folder")
     if len(set(names)) != len(names):
         raise UserError("two input images have the same file name, so their outputs would collide; rename one")
     if not tensors:
@@ -267,10 +286,11 @@ def command_pretrain(args: argparse.Namespace) -> int:
     from engine.pretrain import PretrainConfig, iter_pretrain
 
     out = _check_writable_file(args.out)
+    from engine.device import pick_device
+
     config = PretrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                            exclude_classes=_class_list(args.exclude_class), bf16=args.bf16)
-    if config.steps < 1:
-        raise UserError("--steps must be at least 1")
+                            exclude_classes=_class_list(args.exclude_class), bf16=args.bf16,
+                            device=str(pick_device(args.device)))
     config.save_every = min(config.save_every, config.steps)
     _drive(iter_pretrain(config, out), "pretrain", args.quiet)
     print(f"wrote {out}")
@@ -280,22 +300,45 @@ def command_pretrain(args: argparse.Namespace) -> int:
 def command_train_classifier(args: argparse.Namespace) -> int:
     from engine.classifier import ClassifierTrainConfig, iter_train_classifier
 
+    if args.epochs < 1:
+        raise UserError("--epochs must be at least 1")
+
     out = _check_writable_file(args.out)
     _drive(iter_train_classifier(ClassifierTrainConfig(epochs=args.epochs, seed=args.seed), out), "train-classifier", args.quiet)
     print(f"wrote {out}")
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line that points to --help."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Append "(default: X)" to option help where the option has a default and the text does not name it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default not in (None, False, argparse.SUPPRESS) and "default" not in text and action.option_strings:
+            text += " (default: %(default)s)"
+        return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     from engine.device import PRECISIONS
-    from engine.moderation import PRESETS
+    from engine.moderation import PRESETS, ModerationConfig
+    from engine.sampling import DEFAULT_STEPS
     from engine.objectives import METHODS
     from engine.sampling import SAMPLERS
 
-    parser = argparse.ArgumentParser(prog="msgm-studio", description="Concept moderation of score-based generative models (MSGM). "
+    defaults = ModerationConfig()
+    steps_text = ", ".join(f"{name} {steps}" for name, steps in DEFAULT_STEPS.items())
+    parser = _Parser(prog="msgm-studio", formatter_class=_HelpFormatter, description="Concept moderation of score-based generative models (MSGM). "
                                      "Without a command, opens the studio window.")
     parser.add_argument("--version", action="version", version=f"msgm-studio {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     def common(sub, checkpoint=True):
         if checkpoint:
@@ -303,83 +346,85 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
         sub.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    moderate = commands.add_parser("moderate", help="fine-tune a model to stop generating a forget set (MSGM)")
+    moderate = commands.add_parser("moderate", formatter_class=_HelpFormatter, help="fine-tune a model to stop generating a forget set (MSGM)")
     common(moderate)
     source = moderate.add_mutually_exclusive_group(required=True)
     source.add_argument("--forget-class", type=int, nargs="+", metavar="N", help="bundled MNIST class(es) to forget")
     source.add_argument("--forget", nargs="+", metavar="PATH", help="image files or folders that show what to forget")
     moderate.add_argument("--retain", nargs="+", metavar="PATH", help="image files or folders to keep (default: the bundled digits minus the forget classes)")
-    moderate.add_argument("--method", choices=METHODS, help="forget objective (default: obtuse)")
-    moderate.add_argument("--preset", choices=list(PRESETS), default="default", help="named settings to start from")
-    moderate.add_argument("--steps", type=int, help="optimiser steps")
-    moderate.add_argument("--seed", type=int, help="random seed of the run")
-    moderate.add_argument("--lr", type=float, help="Adam learning rate")
-    moderate.add_argument("--forget-weight", type=float, help="weight w_F of the forget term")
-    moderate.add_argument("--forget-period", type=int, help="apply the forget term every K steps")
-    moderate.add_argument("--forget-t-min", type=float, help="smallest time t at which the forget term acts")
-    moderate.add_argument("--forget-t-max", type=float, help="largest time t at which the forget term acts")
-    moderate.add_argument("--ema-decay", type=float, help="decay of the weight EMA that is saved")
-    moderate.add_argument("--precision", choices=PRECISIONS, help="auto (bfloat16 where the device runs it natively), fp32 or bf16")
+    moderate.add_argument("--retain-exclude-class", type=int, nargs="+", metavar="N",
+                          help="with --forget: leave these bundled classes out of the default retain set")
+    moderate.add_argument("--method", choices=METHODS, help=f"forget objective (default: {defaults.method})")
+    moderate.add_argument("--preset", choices=list(PRESETS), default="default", help="named settings to start from: default; fast (150 steps); thorough (600 steps); paper (w_R 0.99, w_F 0.01, K 4)")
+    moderate.add_argument("--steps", type=int, help=f"optimiser steps (default: {defaults.steps})")
+    moderate.add_argument("--seed", type=int, help=f"random seed of the run (default: {defaults.seed})")
+    moderate.add_argument("--lr", type=float, help=f"Adam learning rate (default: {defaults.lr})")
+    moderate.add_argument("--forget-weight", type=float, help=f"weight w_F of the forget term (default: {defaults.forget_weight})")
+    moderate.add_argument("--forget-period", type=int, help=f"apply the forget term every K steps (default: {defaults.forget_period})")
+    moderate.add_argument("--forget-t-min", type=float, help=f"smallest time t in (0, 1] at which the forget term acts (default: {defaults.forget_t_min})")
+    moderate.add_argument("--forget-t-max", type=float, help=f"largest time t in (0, 1] at which the forget term acts (default: {defaults.forget_t_max})")
+    moderate.add_argument("--ema-decay", type=float, help=f"decay of the weight EMA that is saved (default: {defaults.ema_decay})")
+    moderate.add_argument("--precision", choices=PRECISIONS, help=f"auto (bfloat16 where the device runs it natively), fp32 or bf16 (default: {defaults.precision})")
     moderate.add_argument("--out", required=True, metavar="FILE", help="where to write the moderated .safetensors checkpoint")
     moderate.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     moderate.set_defaults(handler=command_moderate)
 
-    sample = commands.add_parser("sample", help="generate images from fixed seeds")
+    sample = commands.add_parser("sample", formatter_class=_HelpFormatter, help="generate images from fixed seeds")
     common(sample)
     sample.add_argument("--n", type=int, default=64, help="number of images (default: 64)")
     sample.add_argument("--seed", type=int, default=0, help="seed of the starting noise (default: 0)")
     sample.add_argument("--sampler", choices=SAMPLERS, default="ddim", help="em: Euler-Maruyama, pc: predictor-corrector, ode: probability-flow ODE (Heun), ddim: DDIM/ancestral")
-    sample.add_argument("--steps", type=int, help="sampler steps (default depends on the sampler)")
+    sample.add_argument("--steps", type=int, help=f"sampler steps (default: {steps_text})")
     sample.add_argument("--out", required=True, metavar="DIR", help="folder for 000000.png, ... and grid.png")
     sample.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     sample.set_defaults(handler=command_sample)
 
-    evaluate = commands.add_parser("evaluate", help="forget rate, class shares and Fréchet distance over fixed-seed samples")
+    evaluate = commands.add_parser("evaluate", formatter_class=_HelpFormatter, help="forget rate, class shares and Fréchet distance over fixed-seed samples")
     common(evaluate)
     evaluate.add_argument("--forget-class", type=int, nargs="+", required=True, metavar="N", help="class(es) counted as forgotten")
     evaluate.add_argument("--n", type=int, default=1000, help="number of samples (default: 1000)")
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the samples (default: 0)")
-    evaluate.add_argument("--sampler", choices=SAMPLERS, default="ddim")
-    evaluate.add_argument("--steps", type=int, help="sampler steps (default depends on the sampler)")
+    evaluate.add_argument("--sampler", choices=SAMPLERS, default="ddim", help="sampler of the measured samples, as for sample")
+    evaluate.add_argument("--steps", type=int, help=f"sampler steps (default: {steps_text})")
     evaluate.add_argument("--json", action="store_true", help="print the figures as JSON on stdout")
     evaluate.set_defaults(handler=command_evaluate)
 
-    inpaint = commands.add_parser("inpaint", help="fill the masked part of images (one PNG out per image in)")
+    inpaint = commands.add_parser("inpaint", formatter_class=_HelpFormatter, help="fill the masked part of images (one PNG out per image in)")
     common(inpaint)
     inpaint.add_argument("--image", nargs="+", required=True, metavar="PATH", help="images to complete")
     inpaint.add_argument("--mask", required=True, metavar="PATH", help="PNG of the image's size: white = keep, black = fill")
-    inpaint.add_argument("--seed", type=int, default=0)
+    inpaint.add_argument("--seed", type=int, default=0, help="seed of the sampler's noise")
     inpaint.add_argument("--steps", type=int, default=100, help="predictor-corrector steps (default: 100)")
     inpaint.add_argument("--out", required=True, metavar="DIR", help="folder for the results, named like the inputs")
     inpaint.set_defaults(handler=command_inpaint)
 
-    reconstruct = commands.add_parser("reconstruct", help="pass images through the model and back (one PNG out per image in)")
+    reconstruct = commands.add_parser("reconstruct", formatter_class=_HelpFormatter, help="pass images through the model and back (one PNG out per image in)")
     common(reconstruct)
     reconstruct.add_argument("--image", nargs="+", required=True, metavar="PATH", help="images to reconstruct")
     reconstruct.add_argument("--method", choices=["ode", "sde"], default="ode",
                              help="ode: encode and decode with the probability-flow ODE; sde: noise to --t and run the reverse SDE")
-    reconstruct.add_argument("--t", type=float, default=0.02, help="noise level the image is taken to, in (0, 1] (default: 0.02)")
+    reconstruct.add_argument("--t", type=float, default=0.02, help="time in (0, 1] the image is noised to: for ode, before encoding to t = 1; for sde, where the reverse SDE starts (default: 0.02)")
     reconstruct.add_argument("--steps", type=int, default=50, help="ODE or SDE steps (default: 50)")
-    reconstruct.add_argument("--seed", type=int, default=0)
+    reconstruct.add_argument("--seed", type=int, default=0, help="seed of the re-noising and the sampler's noise")
     reconstruct.add_argument("--out", required=True, metavar="DIR", help="folder for the results, named like the inputs")
     reconstruct.set_defaults(handler=command_reconstruct)
 
-    pretrain = commands.add_parser("pretrain", help="train a base model on the bundled MNIST digits")
+    pretrain = commands.add_parser("pretrain", formatter_class=_HelpFormatter, help="train a base model on the bundled MNIST digits")
     common(pretrain, checkpoint=False)
     pretrain.add_argument("--out", required=True, metavar="FILE", help="where to write the .safetensors checkpoint")
     pretrain.add_argument("--exclude-class", type=int, nargs="+", metavar="N", help="leave these classes out (the retrain baseline)")
     pretrain.add_argument("--steps", type=int, default=10000, help="optimiser steps (default: 10000)")
-    pretrain.add_argument("--batch-size", type=int, default=128)
-    pretrain.add_argument("--lr", type=float, default=1e-3)
-    pretrain.add_argument("--seed", type=int, default=0)
+    pretrain.add_argument("--batch-size", type=int, default=128, help="images per optimiser step")
+    pretrain.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    pretrain.add_argument("--seed", type=int, default=0, help="random seed of the run")
     pretrain.add_argument("--bf16", action="store_true", help="bfloat16 autocast on the CPU (faster with AVX-512 BF16)")
     pretrain.set_defaults(handler=command_pretrain)
 
-    classifier = commands.add_parser("train-classifier", help="train the MNIST classifier used for measurement")
+    classifier = commands.add_parser("train-classifier", formatter_class=_HelpFormatter, help="train the MNIST classifier used for measurement")
     common(classifier, checkpoint=False)
-    classifier.add_argument("--out", required=True, metavar="FILE")
-    classifier.add_argument("--epochs", type=int, default=15)
-    classifier.add_argument("--seed", type=int, default=0)
+    classifier.add_argument("--out", required=True, metavar="FILE", help="where to write the classifier .safetensors file")
+    classifier.add_argument("--epochs", type=int, default=15, help="passes over the training digits")
+    classifier.add_argument("--seed", type=int, default=0, help="random seed of the run")
     classifier.set_defaults(handler=command_train_classifier)
     return parser
 
@@ -397,5 +442,5 @@ def main(argv: list[str] | None = None) -> int:
         print(f"msgm-studio {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"msgm-studio {args.command}: interrupted; nothing was written", file=sys.stderr)
+        print(f"msgm-studio {args.command}: interrupted", file=sys.stderr)
         return 130

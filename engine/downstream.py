@@ -15,7 +15,7 @@ import torch
 
 from engine.errors import UserError
 from engine.jobs import Finished, JobControl, Progress, Stopwatch
-from engine.sampling import SAMPLING_EPS, SamplerConfig, denoise, initial_noise, integrate_ode, iter_sample
+from engine.sampling import SAMPLING_EPS, SamplerConfig, denoise, initial_noise, iter_integrate_ode, iter_sample
 from engine.score_model import ScoreModel
 
 RECONSTRUCTION_METHODS = ("ode", "sde")
@@ -85,9 +85,11 @@ def iter_reconstruct(model: ScoreModel, images: torch.Tensor, seed: int = 0, con
         return
 
     clock = Stopwatch()
-    latent = integrate_ode(model, noised, t_start, 1.0, config.steps, config.batch_size, control)
-    yield Progress(step=1, total=2, elapsed=clock.elapsed)
-    decoded = integrate_ode(model, latent, 1.0, SAMPLING_EPS, config.steps, config.batch_size, control)
-    decoded = denoise(model, decoded, SAMPLING_EPS, config.batch_size)
-    yield Progress(step=2, total=2, elapsed=clock.elapsed)
+    total = 2 * config.steps
+    state = noised
+    for step, state in enumerate(iter_integrate_ode(model, noised, t_start, 1.0, config.steps, config.batch_size, control), 1):
+        yield Progress(step=step, total=total, elapsed=clock.elapsed)
+    for step, state in enumerate(iter_integrate_ode(model, state, 1.0, SAMPLING_EPS, config.steps, config.batch_size, control), config.steps + 1):
+        yield Progress(step=step, total=total, elapsed=clock.elapsed)
+    decoded = denoise(model, state, SAMPLING_EPS, config.batch_size)
     yield Finished(result=decoded.clamp(-1.0, 1.0))

@@ -78,6 +78,10 @@ def test_pretrain_writes_loadable_model(tmp_path):
         (["moderate", "--forget-class", "7", "--out", "{tmp}/no/such/out.safetensors"], "does not exist"),
         (["evaluate", "--forget-class", "7", "--checkpoint", "{tmp}/notes.txt"], "not a checkpoint"),
         (["sample", "--n", "0", "--out", "{tmp}/out"], "at least 1"),
+        (["sample", "--steps", "0", "--out", "{tmp}/out"], "--steps must be at least 1"),
+        (["pretrain", "--exclude-class", "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "--out", "{tmp}/p.safetensors"], "nothing to train on"),
+        (["pretrain", "--lr", "-1", "--out", "{tmp}/p.safetensors"], "learning rate must be positive"),
+        (["pretrain", "--batch-size", "0", "--out", "{tmp}/p.safetensors"], "at least 1"),
     ],
 )
 def test_bad_input_exit_2_one_line(tmp_path, capsys, arguments, message):
@@ -95,7 +99,30 @@ def test_missing_forget_source_is_usage_error(capsys):
     with pytest.raises(SystemExit) as stop:
         main(["moderate", "--out", "x.safetensors"])
     assert stop.value.code == 2
-    assert "--forget-class" in capsys.readouterr().err
+    error = capsys.readouterr().err.strip()
+    assert "--forget-class" in error
+    assert len(error.splitlines()) == 1
+
+
+def test_forget_files_retain_exclude_class(tmp_path, capsys):
+    folder = write_digits(tmp_path / "sevens", 7, 3)
+    out = tmp_path / "m.safetensors"
+    assert main(["moderate", "--forget", str(folder), "--retain-exclude-class", "7", "--steps", "1", "--out", str(out), "--json", "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out)["retain_images"] == 4500
+
+
+def test_sample_folder_has_normal_permissions(tmp_path):
+    out = tmp_path / "samples"
+    main(["sample", "--n", "1", "--steps", "1", "--out", str(out), "--quiet"])
+    assert out.stat().st_mode & 0o777 == 0o777 & ~_current_umask()
+
+
+def _current_umask():
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def test_console_script_exit_status(tmp_path):

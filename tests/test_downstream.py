@@ -105,6 +105,14 @@ def test_cli_inpaint_white_mask_rejected(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def test_cli_never_overwrites_input(tmp_path, capsys):
+    image = write_digit(tmp_path / "c.png", 5)
+    before = image.read_bytes()
+    assert main(["reconstruct", "--image", str(image), "--steps", "2", "--out", str(tmp_path), "--quiet"]) == 2
+    assert "would overwrite an input image" in capsys.readouterr().err
+    assert image.read_bytes() == before
+
+
 @pytest.mark.parametrize("method", ["ode", "sde"])
 def test_cli_reconstruct(tmp_path, method):
     image = write_digit(tmp_path / "nine.png", 9)

@@ -287,3 +287,13 @@ def test_image_view_enlarges_with_sharp_pixels(qtbot):
     for y, x in [(1, 1), (2, 3), (4, 8)]:
         for dy, dx in [(0, 0), (factor - 1, factor - 1)]:
             assert rendered.pixelColor(x * factor + dx, y * factor + dy).red() == grid[y, x, 0]
+
+
+def test_studio_without_display_exits_with_message(monkeypatch, capsys):
+    from msgm_studio import app
+
+    monkeypatch.setattr(app.sys, "platform", "linux")
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
+    assert app.run_studio() == 2
+    assert "no display found" in capsys.readouterr().err
