@@ -15,6 +15,7 @@ from msgm_studio.main_window import MainWindow
 
 OUT = Path(__file__).resolve().parent / "images" / "studio.png"
 STEPS = 40
+LIMIT_MS = 240_000
 
 
 def main() -> int:
@@ -40,9 +41,16 @@ def main() -> int:
             print(f"wrote {OUT}")
             app.quit()
 
+    def give_up() -> None:
+        OUT.parent.mkdir(exist_ok=True)
+        window.grab().save(str(OUT))
+        print(f"the moderation did not finish in time; wrote the window as it was to {OUT}")
+        app.exit(1)
+
     timer = QTimer()
     timer.timeout.connect(poll)
     timer.start(200)
+    QTimer.singleShot(LIMIT_MS, give_up)
     return app.exec()
 
 
