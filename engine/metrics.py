@@ -15,6 +15,7 @@ import torch
 
 from engine.classifier import DigitClassifier, features, load_classifier, predict
 from engine.data import bundled_tensors
+from engine.jobs import Finished
 from engine.sampling import SamplerConfig, iter_sample
 from engine.score_model import ScoreModel
 
@@ -100,8 +101,6 @@ def evaluate_images(images: torch.Tensor, forget_classes: list[int]) -> Evaluati
 def iter_evaluate(model: ScoreModel, forget_classes: list[int], count: int = 1000, seed: int = 0,
                   sampler: SamplerConfig | None = None, control=None):
     """Sample `count` images from fixed seeds and measure them; yields sampling progress, then Finished(Evaluation)."""
-    from engine.jobs import Finished
-
     sampler = sampler or SamplerConfig()
     images = None
     for event in iter_sample(model, count, seed, sampler, control):

@@ -58,7 +58,7 @@ def obtuse_loss(eps: torch.Tensor, z: torch.Tensor, margin: float = 0.1) -> torc
     """Ask for <s, c> < 0: the batch mean of max(0, cos(eps, z) + margin).
 
     The loss falls as cos(eps, z) falls, so minimising it turns the score away from the forget
-    data; it is bounded in [0, 1 + margin], and zero once the angle exceeds arccos(-margin).
+    data. It is bounded in [0, 1 + margin] and is zero once the angle exceeds arccos(-margin).
     """
     cosine = F.cosine_similarity(eps.flatten(1), z.flatten(1), dim=1)
     return F.relu(cosine + margin).mean()

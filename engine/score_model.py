@@ -15,7 +15,7 @@ from engine.unet import UNet, UNetConfig
 class ImageSpec:
     """Shape and value convention of the images a model works on.
 
-    Pixels are scaled to [-1, 1] inside the engine; `background` tells the image loader which colour
+    Pixels are scaled to [-1, 1] inside the engine; `background` gives the image loader which colour
     the training images had behind their content ("black" for MNIST digits) so that a dropped
     dark-on-light drawing can be inverted to match.
     """
@@ -76,7 +76,7 @@ class ScoreModel:
         return -self.eps(x, t) / sigma
 
     def copy(self) -> ScoreModel:
-        """An independent deep copy: training the copy never touches this model's weights."""
+        """Return an independent deep copy, so training the copy never touches this model's weights."""
         return ScoreModel(
             network=copy.deepcopy(self.network),
             sde_config=self.sde_config,

@@ -64,7 +64,7 @@ class SDE:
         return _expand(self.mean_coeff(t), x0) * x0 + _expand(self.sigma(t), x0) * z
 
     def noise_conditioning(self, t: torch.Tensor) -> torch.Tensor:
-        """The scalar per sample that the network is conditioned on."""
+        """Return the scalar per sample that the network is conditioned on."""
         return 999.0 * t
 
 

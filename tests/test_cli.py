@@ -25,7 +25,8 @@ def test_sample_writes_pngs_and_grid(tmp_path, capsys):
     names = sorted(path.name for path in out.iterdir())
     assert names == ["000000.png", "000001.png", "000002.png", "000003.png", "grid.png"]
     with Image.open(out / "000002.png") as picture:
-        assert picture.size == (28, 28) and picture.mode == "L"
+        assert picture.size == (28, 28)
+        assert picture.mode == "L"
     assert "wrote 4 samples" in capsys.readouterr().out
 
 
@@ -38,18 +39,22 @@ def test_same_seed_same_pngs(tmp_path):
 def test_evaluate_json(capsys):
     assert main(["evaluate", "--forget-class", "7", "--n", "8", "--steps", "3", "--json", "--quiet"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["count"] == 8 and report["forget_classes"] == [7]
+    assert report["count"] == 8
+    assert report["forget_classes"] == [7]
     assert 0.0 <= report["forget_rate"] <= 1.0
-    assert len(report["histogram"]) == 10 and sum(report["histogram"]) == pytest.approx(1.0)
+    assert len(report["histogram"]) == 10
+    assert sum(report["histogram"]) == pytest.approx(1.0)
 
 
 def test_moderate_class_writes_checkpoint(tmp_path, capsys):
     out = tmp_path / "moderated.safetensors"
     assert main(["moderate", "--forget-class", "7", "--steps", "2", "--out", str(out), "--json", "--quiet"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["steps"] == 2 and report["method"] == "obtuse"
+    assert report["steps"] == 2
+    assert report["method"] == "obtuse"
     entry = load_checkpoint(out).history[-1]
-    assert entry["kind"] == "moderation" and "class(es) 7" in entry["forget_set"]
+    assert entry["kind"] == "moderation"
+    assert "class(es) 7" in entry["forget_set"]
 
 
 def test_moderate_forget_folder(tmp_path, capsys):
@@ -91,7 +96,8 @@ def test_bad_input_exit_2_one_line(tmp_path, capsys, arguments, message):
     before = sorted(tmp_path.rglob("*"))
     assert main([part.format(tmp=tmp_path) for part in arguments] + ["--quiet"]) == 2
     error = capsys.readouterr().err.strip()
-    assert message in error and len(error.splitlines()) == 1
+    assert message in error
+    assert len(error.splitlines()) == 1
     assert sorted(tmp_path.rglob("*")) == before
 
 

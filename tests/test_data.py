@@ -12,11 +12,14 @@ MNIST = ImageSpec(channels=1, size=28, background="black")
 
 def test_bundled_subset_is_balanced():
     images, labels = bundled_mnist()
-    assert images.shape == (5000, 28, 28) and images.dtype == np.uint8
+    assert images.shape == (5000, 28, 28)
+    assert images.dtype == np.uint8
     assert np.bincount(labels).tolist() == [500] * 10
     sevens, seven_labels = bundled_tensors(classes=[7])
-    assert sevens.shape == (500, 1, 28, 28) and set(seven_labels.tolist()) == {7}
-    assert sevens.min() >= -1 and sevens.max() <= 1
+    assert sevens.shape == (500, 1, 28, 28)
+    assert set(seven_labels.tolist()) == {7}
+    assert sevens.min() >= -1
+    assert sevens.max() <= 1
 
 
 @pytest.mark.parametrize("suffix", [".png", ".jpg", ".bmp", ".webp", ".tiff"])
@@ -28,7 +31,8 @@ def test_formats_read_and_resized(tmp_path, suffix):
     assert loaded.images.shape == (1, 1, 28, 28)
     assert loaded.failures == []
     center = loaded.images[0, 0, 14, 14].item()
-    assert center > 0.5 and loaded.images[0, 0, 0, 0].item() == pytest.approx(-1.0)
+    assert center > 0.5
+    assert loaded.images[0, 0, 0, 0].item() == pytest.approx(-1.0)
 
 
 def test_dark_on_light_is_inverted(tmp_path):
@@ -36,7 +40,8 @@ def test_dark_on_light_is_inverted(tmp_path):
     picture.paste(0, (10, 10, 18, 18))
     picture.save(tmp_path / "paper.png")
     image = load_images([tmp_path / "paper.png"], MNIST).images[0, 0]
-    assert image[14, 14] > 0.9 and image[0, 0] < -0.9
+    assert image[14, 14] > 0.9
+    assert image[0, 0] < -0.9
 
 
 def test_transparent_background_becomes_black(tmp_path):
@@ -44,7 +49,8 @@ def test_transparent_background_becomes_black(tmp_path):
     picture.paste((255, 255, 255, 255), (10, 10, 18, 18))
     picture.save(tmp_path / "alpha.png")
     image = load_images([tmp_path / "alpha.png"], MNIST).images[0, 0]
-    assert image[14, 14] > 0.9 and image[0, 0] < -0.9
+    assert image[14, 14] > 0.9
+    assert image[0, 0] < -0.9
 
 
 def test_rgb_model_gets_three_channels(tmp_path):

@@ -94,7 +94,8 @@ def test_cli_inpaint_bad_inputs_skipped(tmp_path, capsys):
     assert code == 2
     assert sorted(path.name for path in out.iterdir()) == ["good.png"]
     error = capsys.readouterr().err
-    assert "broken.png: not a readable image" in error and "the mask is 28x28 but the image is 40x40" in error
+    assert "broken.png: not a readable image" in error
+    assert "the mask is 28x28 but the image is 40x40" in error
 
 
 def test_cli_inpaint_white_mask_rejected(tmp_path, capsys):

@@ -36,12 +36,15 @@ def weights(model):
 def test_moderation_changes_copy_only(bundled, digits, method):
     before = weights(bundled)
     result = moderate(bundled, *digits, small(method=method, ema_decay=0.0))
-    assert result.steps_done == 3 and not result.cancelled
+    assert result.steps_done == 3
+    assert not result.cancelled
     changed = any(not torch.equal(before[key], value) for key, value in result.model.network.state_dict().items())
     assert changed
     assert all(torch.equal(before[key], value) for key, value in bundled.network.state_dict().items())
     entry = result.model.history[-1]
-    assert entry["kind"] == "moderation" and entry["method"] == method and entry["steps_done"] == 3
+    assert entry["kind"] == "moderation"
+    assert entry["method"] == method
+    assert entry["steps_done"] == 3
 
 
 def test_forget_loss_reported_every_period(bundled, digits):
@@ -66,7 +69,8 @@ def test_cancel_mid_run_keeps_original(bundled, digits):
             control.cancel()
         if isinstance(event, Finished):
             finished = event
-    assert finished.cancelled and finished.result.steps_done == 2
+    assert finished.cancelled
+    assert finished.result.steps_done == 2
     assert finished.result.model.history[-1]["cancelled"] is True
     assert all(torch.equal(before[key], value) for key, value in bundled.network.state_dict().items())
 
@@ -86,10 +90,12 @@ def test_pause_blocks_until_resume(bundled, digits):
     worker = threading.Thread(target=consume)
     worker.start()
     worker.join(timeout=20)
-    assert worker.is_alive() and steps == [1]
+    assert worker.is_alive()
+    assert steps == [1]
     control.resume()
     worker.join(timeout=60)
-    assert not worker.is_alive() and steps == [1, 2, 3]
+    assert not worker.is_alive()
+    assert steps == [1, 2, 3]
 
 
 def test_empty_forget_set_rejected(bundled, digits):

@@ -18,7 +18,8 @@ def test_same_seed_same_samples(bundled, sampler):
     second = sample(bundled, 3, seed=5, config=config)
     assert first.shape == (3, 1, 28, 28)
     assert torch.equal(first, second)
-    assert first.min() >= -1 and first.max() <= 1
+    assert first.min() >= -1
+    assert first.max() <= 1
 
 
 def test_different_seed_different_samples(bundled):
