@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QScrollArea,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -93,17 +94,17 @@ class MainWindow(QMainWindow):
         self._sidebar.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._fit_sidebar()
 
+        # The work area: one tab per view. Each view lives in its own module and is added here.
         self.compare_panel = ComparePanel()
         self.loss_plot = LossPlot()
-        results = QSplitter(Qt.Orientation.Vertical)
-        results.addWidget(self.compare_panel)
-        results.addWidget(self.loss_plot)
-        results.setStretchFactor(0, 3)
-        results.setStretchFactor(1, 1)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.compare_panel, "&Samples")
+        self.tabs.addTab(self.loss_plot, "&Training")
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self._sidebar)
-        splitter.addWidget(results)
+        splitter.addWidget(self.tabs)
         splitter.setStretchFactor(1, 1)
         splitter.setCollapsible(0, False)
         self.setCentralWidget(splitter)
