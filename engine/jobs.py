@@ -67,6 +67,28 @@ class Progress:
 
 
 @dataclass
+class Metrics:
+    """Measurements of the model at a given step, e.g. {"forget_rate": 0.06, "quality": 0.81} (shares in [0, 1])."""
+
+    step: int
+    values: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class ScoreDiagnostic:
+    """Cosine between the moderated and the original model's predicted noise at a given step.
+
+    `forget[i]` and `retain[i]` are the mean cosines on noised forget and retain images at time
+    `times[i]`. `forget` is empty when the run has no forget images.
+    """
+
+    step: int
+    times: list[float]
+    forget: list[float]
+    retain: list[float]
+
+
+@dataclass
 class Preview:
     """Images in [-1, 1] sampled from fixed seeds at a given step."""
 

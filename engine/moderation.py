@@ -8,9 +8,11 @@ with L_R denoising score matching and L_F one of the forget objectives in `engin
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -19,10 +21,17 @@ from engine.augment import augment
 from engine.device import PRECISIONS, autocast_for
 from engine.errors import UserError
 from engine.jobs import Cancelled, Finished, JobControl, Message, Preview, Progress, Stopwatch
+from engine.moderation_state import ModerationState, capture_state, check_resume, restore_state
+from engine.monitor import Monitor
 from engine.objectives import METHODS, dsm_loss, forget_loss, perturb, sample_times
 from engine.sampling import SamplerConfig, iter_sample, run
 from engine.score_model import ScoreModel
 from engine.training import Optimisation
+
+if TYPE_CHECKING:
+    from engine.detector import ForgetJudge
+
+log = logging.getLogger(__name__)
 
 TRAIN_EPS = 1e-5
 
@@ -50,6 +59,8 @@ class ModerationConfig:
     preview_every: int = 0  # sample a preview grid every N steps (0: never)
     preview_count: int = 16
     preview_seed: int = 0
+    monitor_every: int = 0  # measure forget rate, quality and the score diagnostic every N steps (0: never)
+    monitor_count: int = 32  # samples per measurement, from fixed seeds (engine.monitor)
     # "auto" uses bfloat16 autocast where the device runs it natively (CUDA GPUs, CPUs with AVX-512
     # BF16 or AMX) and float32 elsewhere. "fp32" and "bf16" force one of them.
     precision: str = "auto"
@@ -67,6 +78,8 @@ class ModerationConfig:
             (0 <= self.ema_decay < 1, "the EMA decay must be in [0, 1)"),
             (self.retain_weight >= 0 and self.forget_weight >= 0, "loss weights cannot be negative"),
             (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
+            (self.preview_every >= 0 and self.monitor_every >= 0, "preview and monitor intervals cannot be negative"),
+            (self.preview_count >= 1 and self.monitor_count >= 1, "preview and monitor sample counts must be at least 1"),
         ]
         for passed, message in checks:
             if not passed:
@@ -99,13 +112,14 @@ def preset(name: str, **overrides) -> ModerationConfig:
 
 @dataclass
 class ModerationResult:
-    """The moderated model (EMA weights) and how far the run got."""
+    """The moderated model (EMA weights), how far the run got, and the state to continue it from."""
 
     model: ScoreModel
     steps_done: int
     cancelled: bool
     seconds: float
     last_values: dict[str, float] = field(default_factory=dict)
+    state: ModerationState | None = None
 
 
 def iter_moderate(
@@ -115,15 +129,36 @@ def iter_moderate(
     config: ModerationConfig,
     control: JobControl | None = None,
     forget_summary: str = "",
+    *,
+    judge: ForgetJudge | None = None,
+    autosave: Callable[[ModerationState], None] | None = None,
+    autosave_every: int = 0,
+    resume: ModerationState | None = None,
 ) -> Iterator:
-    """Run moderation step by step. Yields Message, Progress and Preview events, then Finished(ModerationResult).
+    """Run moderation step by step and finish with Finished(ModerationResult).
+
+    Yields Message, then per step Progress, a Preview every `config.preview_every` steps, and Metrics
+    and ScoreDiagnostic every `config.monitor_every` steps, at step 0 and at the last step (see
+    engine.monitor). `judge` (an engine.detector.ForgetJudge) measures the forget rate in Metrics;
+    without one, Metrics has no forget rate.
 
     The original model is never modified: the run trains a deep copy. On cancel the run stops
     between steps and finishes with the state reached (`cancelled=True`).
+
+    Autosave: every `autosave_every` steps, `autosave(state)` is called on the thread that runs this
+    generator, before that step's events. When it raises a UserError or an OSError, the run goes on
+    and yields one warning Message. `engine.moderation_state.save_state` writes a state to a file.
+
+    Resume: with `resume`, the run continues after `resume.step` and ends with the same weights as an
+    uninterrupted run (on the CPU, bit for bit). Pass the same original model and the same forget and
+    retain images as the run that saved it. A different image count raises a UserError, and so does
+    any changed setting except steps and the preview and monitor settings.
     """
     config.validate()
     _check_images(original, forget_images, "forget", required=config.method != "retain-only")
     _check_images(original, retain_images, "retain", required=True)
+    if resume is not None:
+        check_resume(resume, config, len(forget_images), len(retain_images))
 
     device = original.device
     torch.manual_seed(config.seed)
@@ -131,24 +166,54 @@ def iter_moderate(
     moderated = original.copy()
     moderated.network.train()
     optimisation = Optimisation(moderated.network, config.lr, config.warmup, config.grad_clip, config.ema_decay)
+    start = 0
+    if resume is not None:
+        restore_state(resume, moderated, optimisation, generator)
+        start = resume.step
     uses_forget = config.method != "retain-only"
+    monitor = None
+    if config.monitor_every:
+        monitor = Monitor(original, forget_images, retain_images, judge, config.monitor_count)
+    resumed = f", resumed after step {start}" if resume is not None else ""
     yield Message(
         f"moderating with {config.method} for {config.steps} steps: {len(forget_images)} forget and "
-        f"{len(retain_images)} retain images on {device}"
+        f"{len(retain_images)} retain images on {device}{resumed}"
     )
 
     clock = Stopwatch()
+    earlier_seconds = resume.seconds if resume is not None else 0.0
+    summary = forget_summary or f"{len(forget_images)} images"
+
+    def state_after(step_done: int) -> ModerationState:
+        return capture_state(step_done, config, moderated, optimisation, generator, len(forget_images),
+                             len(retain_images), earlier_seconds + clock.elapsed, summary)
+
+    if monitor is not None and start == 0:
+        yield from monitor.measure(_ema_view(moderated, optimisation), 0)
     values: dict[str, float] = {}
     cancelled = False
-    step = 0
+    autosave_failed = False
+    step = start
     try:
-        for step in range(1, config.steps + 1):
+        for step in range(start + 1, config.steps + 1):
             if control is not None:
                 control.checkpoint()
             values = _step(moderated, optimisation, forget_images, retain_images, config, step, generator, uses_forget)
-            yield Progress(step=step, total=config.steps, elapsed=clock.elapsed, values=values)
-            if config.preview_every and (step % config.preview_every == 0 or step == config.steps):
-                yield Preview(step=step, images=preview(_ema_model(moderated, optimisation), config))
+            if autosave is not None and autosave_every > 0 and step % autosave_every == 0:
+                try:
+                    autosave(state_after(step))
+                except (UserError, OSError) as error:
+                    log.warning("autosave at step %d failed: %s", step, error)
+                    if not autosave_failed:
+                        autosave_failed = True
+                        yield Message(f"autosave failed at step {step}: {error}. The run goes on without it.", "warning")
+
+            yield Progress(step=step, total=config.steps, elapsed=earlier_seconds + clock.elapsed, values=values)
+            last = step == config.steps
+            if config.preview_every and (step % config.preview_every == 0 or last):
+                yield Preview(step=step, images=preview(_ema_view(moderated, optimisation), config))
+            if monitor is not None and (step % config.monitor_every == 0 or last):
+                yield from monitor.measure(_ema_view(moderated, optimisation), step)
     except Cancelled:
         # Raised by control.checkpoint() before the step ran, so `step` was not done.
         cancelled, step = True, step - 1
@@ -160,15 +225,14 @@ def iter_moderate(
         "settings": config.to_dict(),
         "steps_done": step,
         "cancelled": cancelled,
-        "forget_set": forget_summary or f"{len(forget_images)} images",
+        "forget_set": summary,
         "retain_images": len(retain_images),
         "producer": f"msgm-studio {__version__}",
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     })
-    yield Finished(
-        result=ModerationResult(model=result_model, steps_done=step, cancelled=cancelled, seconds=clock.elapsed, last_values=values),
-        cancelled=cancelled,
-    )
+    result = ModerationResult(model=result_model, steps_done=step, cancelled=cancelled,
+                              seconds=earlier_seconds + clock.elapsed, last_values=values, state=state_after(step))
+    yield Finished(result=result, cancelled=cancelled)
 
 
 def _step(model: ScoreModel, optimisation: Optimisation, forget_images: torch.Tensor, retain_images: torch.Tensor,
@@ -209,6 +273,12 @@ def _ema_model(moderated: ScoreModel, optimisation: Optimisation) -> ScoreModel:
     snapshot.network.load_state_dict(optimisation.ema.state_dict())
     snapshot.network.eval()
     return snapshot
+
+
+def _ema_view(moderated: ScoreModel, optimisation: Optimisation) -> ScoreModel:
+    """Wrap the live EMA network as a model, without copying it, for sampling between steps."""
+    return ScoreModel(network=optimisation.ema, sde_config=moderated.sde_config, image=moderated.image,
+                      name=moderated.name, classes=moderated.classes)
 
 
 def preview(model: ScoreModel, config: ModerationConfig) -> torch.Tensor:

@@ -2,8 +2,8 @@
 
 A job is a factory `factory(control) -> Iterator[event]` that is called on the worker thread, so
 building the generator (and any work done before its first yield) never runs on the GUI thread. The
-worker iterates the generator, forwards Progress, Preview and Message events, and ends each job with
-exactly one of three signals:
+worker iterates the generator, forwards Progress, Preview, Metrics, ScoreDiagnostic and Message
+events, and ends each job with exactly one of three signals:
 
 - `finished(job, result, cancelled)`: the generator yielded `Finished`. A moderation that was
   cancelled also ends here, with the model state reached and `cancelled=True`.
@@ -28,7 +28,7 @@ from typing import Any
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
 from engine.errors import UserError
-from engine.jobs import Cancelled, Finished, JobControl, Message, Preview, Progress
+from engine.jobs import Cancelled, Finished, JobControl, Message, Metrics, Preview, Progress, ScoreDiagnostic
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class Job:
 class _Worker(QObject):
     """Lives on the worker thread and drives one job generator at a time."""
 
-    event = Signal(object, object)  # job, Progress | Preview | Message
+    event = Signal(object, object)  # job, Progress | Preview | Metrics | ScoreDiagnostic | Message
     ended = Signal(object, str, object)  # job, "finished" | "cancelled" | "failed", Finished | str | None
 
     @Slot(object)
@@ -87,6 +87,8 @@ class JobEngine(QObject):
     started = Signal(object)  # job
     progress = Signal(object, object)  # job, engine.jobs.Progress
     preview = Signal(object, object)  # job, engine.jobs.Preview
+    metrics = Signal(object, object)  # job, engine.jobs.Metrics
+    score_diagnostic = Signal(object, object)  # job, engine.jobs.ScoreDiagnostic
     message = Signal(str, str)  # text, level ("info", "warning", "error")
     finished = Signal(object, object, bool)  # job, result, cancelled
     cancelled = Signal(object)  # job
@@ -178,6 +180,10 @@ class JobEngine(QObject):
             self.progress.emit(job, event)
         elif isinstance(event, Preview):
             self.preview.emit(job, event)
+        elif isinstance(event, Metrics):
+            self.metrics.emit(job, event)
+        elif isinstance(event, ScoreDiagnostic):
+            self.score_diagnostic.emit(job, event)
         elif isinstance(event, Message):
             self.message.emit(event.text, event.level)
 

@@ -1,28 +1,21 @@
-"""The job panel: moderation settings, start, pause/resume, cancel, and the progress of any job."""
+"""The job panel: moderation settings, start, pause/resume, cancel, and the progress of any job and its device."""
 
 from __future__ import annotations
 
 import math
 
 from PySide6.QtWidgets import (
-    QComboBox,
-    QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from engine.jobs import Progress
-from engine.moderation import ModerationConfig
-from engine.objectives import METHODS
-
-# Upper bound of the steps box. It is far above any preset, and a long run can be cancelled with its state kept.
-MAX_STEPS = 100_000
+from msgm_studio.settings_form import SettingsForm
 
 
 def format_duration(seconds: float) -> str:
@@ -43,23 +36,16 @@ def format_losses(values: dict[str, float]) -> str:
 class JobPanel(QGroupBox):
     """Moderation settings and the controls and progress of the job that runs."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, device: str = "") -> None:
         super().__init__("Moderation", parent)
-        defaults = ModerationConfig()
+        self.device = device  # shown with the progress, e.g. "cpu" or "cuda"
         layout = QVBoxLayout(self)
 
-        form = QFormLayout()
-        self.method_box = QComboBox()
-        self.method_box.addItems(list(METHODS))
-        self.method_box.setCurrentText(defaults.method)
-        self.method_box.setToolTip("Forget objective. retain-only fine-tunes on the retain set alone, as a baseline.")
-        form.addRow("Method:", self.method_box)
-        self.steps_box = QSpinBox()
-        self.steps_box.setRange(1, MAX_STEPS)
-        self.steps_box.setValue(defaults.steps)
-        self.steps_box.setToolTip("Optimiser steps of the fine-tune")
-        form.addRow("Steps:", self.steps_box)
-        layout.addLayout(form)
+        self.settings_form = SettingsForm()
+        # The two fields used most, also reachable from the panel.
+        self.method_box = self.settings_form.method_box
+        self.steps_box = self.settings_form.steps_box
+        layout.addWidget(self.settings_form)
 
         buttons = QHBoxLayout()
         self.start_button = QPushButton("Start moderation")
@@ -88,8 +74,7 @@ class JobPanel(QGroupBox):
         """Enable the controls for a running job called `title`, or for no job (None)."""
         running = title is not None
         self.start_button.setEnabled(not running)
-        self.method_box.setEnabled(not running)
-        self.steps_box.setEnabled(not running)
+        self.settings_form.setEnabled(not running)
         self.pause_button.setEnabled(running)
         self.cancel_button.setEnabled(running)
         self.set_paused(False)
@@ -108,8 +93,9 @@ class JobPanel(QGroupBox):
         self.progress_bar.setRange(0, progress.total)
         self.progress_bar.setValue(progress.step)
         self.progress_bar.setFormat(f"{progress.step} / {progress.total}")
+        device = f" on {self.device}" if self.device else ""
         self.status_label.setText(f"{title}: step {progress.step} of {progress.total}, "
-                                  f"{format_duration(progress.eta)} left")
+                                  f"{format_duration(progress.eta)} left{device}")
         if progress.values:
             self.loss_label.setText(format_losses(progress.values))
 
