@@ -1,4 +1,8 @@
-"""Starting the studio: the Qt application and its main window on the bundled model."""
+"""Starting the studio: the Qt application, its main window, and then the bundled model or an autosaved run.
+
+Start-up keeps the GUI thread light: the first model is opened on the job engine, so the window
+appears while the checkpoint and the bundled digits load.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import logging
 import os
 import sys
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from msgm_studio.main_window import APP_NAME, MainWindow
@@ -13,7 +18,11 @@ from resources import BASE_MODEL
 
 
 def run_studio(argv: list[str] | None = None) -> int:
-    """Open the studio window on the bundled model and return the exit code of the Qt event loop."""
+    """Open the studio window and return the exit code of the Qt event loop.
+
+    When a moderation was autosaved because the studio was closed or stopped during a run, the
+    studio offers to resume it. Otherwise, or when the user declines, it opens the bundled model.
+    """
     if _no_display():
         print("msgm-studio: error: no display found (DISPLAY and WAYLAND_DISPLAY are unset); run it on a desktop, "
               "under xvfb-run, or use the command line: msgm-studio --help", file=sys.stderr)
@@ -24,9 +33,21 @@ def run_studio(argv: list[str] | None = None) -> int:
     app.setApplicationName(APP_NAME)
     app.setOrganizationName("MSGM Studio")
 
-    window = MainWindow(checkpoint=BASE_MODEL)
+    window = MainWindow(checkpoint=None)
+    if window.autosave.exists():
+        # Ask once the window is on screen, so that the question has a window to belong to.
+        QTimer.singleShot(0, lambda: open_first_model(window))
+    else:
+        # The job engine loads the model while the GUI thread shows the window.
+        window.open_checkpoint(BASE_MODEL)
     window.show()
     return app.exec()
+
+
+def open_first_model(window: MainWindow) -> None:
+    """Resume an autosaved moderation if the user wants to, else open the bundled model."""
+    if not window.session.offer_recovery():
+        window.open_checkpoint(BASE_MODEL)
 
 
 def _no_display() -> bool:

@@ -1,4 +1,4 @@
-"""Shared test setup: Qt without a display, and the checkpoint the studio tests open."""
+"""Shared test setup: Qt without a display, a private config folder, and the checkpoint the studio tests open."""
 
 import os
 
@@ -12,6 +12,14 @@ import pytest  # noqa: E402
 from engine.checkpoint import load_checkpoint  # noqa: E402
 from engine.score_model import ScoreModel  # noqa: E402
 from resources import BASE_MODEL  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def config_dir(tmp_path_factory, monkeypatch) -> Path:
+    """A fresh per-user config folder for every test, so that no test reads or writes the real one."""
+    folder = tmp_path_factory.mktemp("config")
+    monkeypatch.setenv("MSGM_STUDIO_CONFIG_DIR", str(folder))
+    return folder
 
 
 @pytest.fixture(scope="session")
