@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from engine.data import MNIST_CLASSES, bundled_tensors, model_to_uint8
+from engine.checkpoint import load_checkpoint
+from engine.data import MNIST_CLASSES, model_to_uint8
+from engine.detector import ClassJudge, DetectorConfig, filter_retain, iter_train_detector
 from engine.errors import UserError
-from engine.jobs import Finished, JobControl, Progress, Stopwatch
+from engine.jobs import Finished, JobControl, Message, Progress, Stopwatch
 from engine.moderation import ModerationConfig, iter_moderate
 from engine.sampling import SamplerConfig, iter_sample
 from engine.score_model import ScoreModel
-from msgm_studio.forget_set import ForgetSet
+from msgm_studio.forget_set import ForgetSet, bundled_class_examples
+from msgm_studio.retain_source import RetainSource, iter_retain_candidates
 
 # Shape of the bundled MNIST digits (channels, height, width).
 BUNDLED_SHAPE = (1, 28, 28)
@@ -69,16 +73,60 @@ def iter_sample_models(
     yield Finished(result=results)
 
 
+def open_model(path: Path, device) -> ScoreModel:
+    """Load a checkpoint and, for a model of the bundled digits, the class thumbnails the forget set panel shows.
+
+    Both read files, so the studio calls this on the job engine. `bundled_class_examples` caches its result.
+    """
+    model = load_checkpoint(path, device)
+    if bundled_classes(model):
+        bundled_class_examples()
+    return model
+
+
 def iter_studio_moderation(
-    original: ScoreModel, forget_set: ForgetSet, config: ModerationConfig, control: JobControl | None = None
+    original: ScoreModel, forget_set: ForgetSet, retain_source: RetainSource, config: ModerationConfig,
+    control: JobControl | None = None, detector_config: DetectorConfig | None = None, **moderate_options,
 ) -> Iterator:
-    """Moderate `original` with the bundled digits outside the forget classes as the retain set."""
-    if not bundled_classes(original):
-        # NOTE: the studio has no other retain source yet (a folder or the model's own samples).
-        raise UserError(
-            f"this model works on {original.shape} images, but the only retain set the studio offers is the "
-            f"bundled MNIST digits {BUNDLED_SHAPE}. Moderate it with `msgm-studio moderate --retain FOLDER` instead"
-        )
+    """Build the retain set from `retain_source`, find a forget judge, then moderate `original`.
+
+    `moderate_options` go to `iter_moderate` as they are: `autosave`, `autosave_every` and `resume`.
+
+    A forget set of bundled classes only is judged by the bundled classifier. Any other forget set
+    first trains a forget detector on the forget images against the retain source's images. The
+    judge then drops retain images that look like the forget set, except a folder's, which the user
+    chose as they are.
+    """
+    retain_source.validate(bundled_available=bool(bundled_classes(original)))
     forget_images = forget_set.images()
-    retain_images, _ = bundled_tensors(exclude=forget_set.classes)
-    yield from iter_moderate(original, forget_images, retain_images, config, control, forget_summary=forget_set.summary())
+    candidates = yield from _result_of(iter_retain_candidates(original, retain_source, forget_set.classes, control))
+
+    if forget_set.has_only_classes():
+        judge = ClassJudge(forget_set.classes)
+    else:
+        yield Message(f"training a forget detector on {len(forget_images):,} forget and {len(candidates):,} retain images")
+        judge = yield from _result_of(iter_train_detector(forget_images, candidates, detector_config, control))
+
+    if retain_source.kind == "folder" or (retain_source.kind == "bundled" and forget_set.has_only_classes()):
+        # A chosen folder is used as it is, and the bundled digits are already without the forget classes.
+        retain_images = candidates
+    else:
+        retain_images = filter_retain(candidates, judge)
+        yield Message(f"kept {len(retain_images):,} of {len(candidates):,} retain images, because "
+                      f"{len(candidates) - len(retain_images):,} looked like the forget set to the {judge.name}")
+    if len(retain_images) == 0:
+        raise UserError(f"every image of {retain_source.describe()} looks like the forget set, so nothing is left to "
+                        "retain. Choose another retain source")
+
+    # The judge also measures the forget rate during the run, every config.monitor_every steps.
+    yield from iter_moderate(original, forget_images, retain_images, config, control, forget_summary=forget_set.summary(),
+                             judge=judge, **moderate_options)
+
+
+def _result_of(events: Iterator) -> Iterator:
+    """Pass on the events of a job generator and return its Finished result (use with `yield from`)."""
+    for event in events:
+        if isinstance(event, Finished):
+            return event.result
+        yield event
+    raise RuntimeError("the job ended without a Finished event")

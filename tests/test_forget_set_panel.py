@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QApplication
 
 from engine.checkpoint import save_checkpoint
@@ -23,6 +22,7 @@ from msgm_studio.forget_set_panel import ForgetSetPanel
 from msgm_studio.main_window import MainWindow
 from msgm_studio.retain_source import RetainSource, iter_retain_candidates
 from msgm_studio.tasks import iter_studio_moderation
+from tests.drops import send_drop
 
 TIMEOUT_MS = 120_000
 # Enough steps for a detector to tell drawings from digits or samples, so that its filter keeps some retain images.
@@ -58,17 +58,10 @@ def stroke_drawing(column: int) -> np.ndarray:
 
 
 def drop_on(widget, paths: list[Path]) -> None:
-    """Deliver a drop of local files onto `widget`, as a file manager would."""
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(path)) for path in paths])
-    arguments = (QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                 Qt.KeyboardModifier.NoModifier)
-    enter = QDragEnterEvent(*arguments)
-    QApplication.sendEvent(widget, enter)
-    assert enter.isAccepted()
-    drop = QDropEvent(*arguments)
-    QApplication.sendEvent(widget, drop)
-    assert drop.isAccepted()
+    """Deliver a drop of local files onto `widget` and check that it was taken."""
+    entered, dropped = send_drop(widget, paths)
+    assert entered
+    assert dropped
 
 
 def tiny_model() -> ScoreModel:

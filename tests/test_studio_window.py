@@ -6,15 +6,16 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication, QFileDialog
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog
 
 from engine.checkpoint import load_checkpoint
 from engine.data import bundled_mnist
+from engine.detector import DetectorConfig
 from msgm_studio.image_view import ImageGridView, tile_images
 from msgm_studio.main_window import MainWindow
 from resources import BASE_MODEL
+from tests.drops import send_drop
 
 TIMEOUT_MS = 120_000
 
@@ -29,6 +30,8 @@ class Studio:
         self.window.sample_count = 4
         self.window.sampler_steps = 5
         self.window.moderation_overrides = {"retain_batch_size": 8, "forget_batch_size": 8, "warmup": 1}
+        # Image forget sets train a forget detector first; a few steps keep the tests fast.
+        self.window.detector_config = DetectorConfig(steps=40, rounds=1)
         self.errors: list[str] = []
         monkeypatch.setattr(self.window, "show_error", self.errors.append)
         self.window.open_checkpoint(checkpoint)
@@ -42,16 +45,9 @@ class Studio:
 
     def drop(self, paths: list[Path]) -> None:
         """Deliver a drop of local files onto the window, as a file manager would."""
-        mime = QMimeData()
-        mime.setUrls([QUrl.fromLocalFile(str(path)) for path in paths])
-        arguments = (QPointF(20, 20), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                     Qt.KeyboardModifier.NoModifier)
-        enter = QDragEnterEvent(*arguments)
-        QApplication.sendEvent(self.window, enter)
-        assert enter.isAccepted()
-        drop = QDropEvent(*arguments)
-        QApplication.sendEvent(self.window, drop)
-        assert drop.isAccepted()
+        entered, dropped = send_drop(self.window, paths)
+        assert entered
+        assert dropped
 
     def moderate(self, steps: int) -> None:
         self.window.job_panel.steps_box.setValue(steps)
@@ -111,8 +107,8 @@ def test_moderate_class_compare_and_export(studio, tmp_path, monkeypatch):
     assert moderated.size() == original.size()
     assert window.moderated.history[-1]["method"] == "obtuse"
     assert window.moderated.history[-1]["steps_done"] == 2
-    assert window.loss_plot.point_count("retain_loss") == 2
-    assert window.loss_plot.point_count("forget_loss") == 2
+    assert window.training_view.point_count("retain_loss") == 2
+    assert window.training_view.point_count("forget_loss") == 2
     assert "finished: 2 steps" in window.job_panel.result_label.text()
     assert "classified as 7" in window.compare_panel.rate_labels["moderated"].text()
     assert window.export_action.isEnabled()
@@ -154,7 +150,7 @@ def test_cancel_keeps_moderated_state(studio, base_checkpoint):
     before = {key: value.clone() for key, value in window.original.network.state_dict().items()}
 
     window.job_panel.start_button.click()
-    studio.qtbot.waitUntil(lambda: window.loss_plot.point_count("retain_loss") >= 1, timeout=TIMEOUT_MS)
+    studio.qtbot.waitUntil(lambda: window.training_view.point_count("retain_loss") >= 1, timeout=TIMEOUT_MS)
     window.job_panel.pause_button.click()
     assert window.job_panel.pause_button.text() == "Resume"
     assert window.jobs.paused
@@ -239,7 +235,7 @@ def test_drop_images_and_moderate(studio, tmp_path):
     assert studio.errors == []
     assert forget_set.file_count == 3
     assert forget_set.file_images.shape == (3, 1, 28, 28)
-    assert studio.window.forget_panel.file_list.count() == 3
+    assert studio.window.forget_panel.thumbnail_list.count() == 3
 
     studio.moderate(steps=1)
     assert studio.errors == []
