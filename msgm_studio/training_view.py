@@ -142,7 +142,9 @@ class TrainingView(QWidget):
 
         self.readout = QLabel()
         self.readout.setWordWrap(True)
+        # Wrapped, because the title is long and would otherwise widen the plots and squeeze the preview.
         self.score_title = QLabel()
+        self.score_title.setWordWrap(True)
         self.preview_title = QLabel("Preview")
         font = QFont(self.preview_title.font())
         font.setBold(True)
@@ -192,7 +194,10 @@ class TrainingView(QWidget):
         item.setLabel("bottom", bottom)
         item.setLabel("left", left)
         item.showGrid(x=True, y=True, alpha=0.2)
-        self._legends[item.getViewBox()] = item.addLegend(offset=(-60, 10), labelTextColor=text_colour)
+        # A translucent background keeps the legend readable where a curve passes behind it.
+        legend_background = _faint(palette.color(QPalette.ColorRole.Base).name(), 210)
+        self._legends[item.getViewBox()] = item.addLegend(offset=(-60, 10), labelTextColor=text_colour,
+                                                          brush=pg.mkBrush(legend_background))
         plot.setMinimumHeight(120)
         return plot
 

@@ -11,9 +11,10 @@ from engine.moderation_state import load_state
 from msgm_studio.autosave import Autosave
 from msgm_studio.main_window import MainWindow
 from msgm_studio.project_session import DISCARD
+from tests.studio_helpers import FAST_MODERATION
 
 TIMEOUT_MS = 120_000
-FAST_RUN = {"retain_batch_size": 8, "forget_batch_size": 8, "warmup": 1, "monitor_every": 0, "preview_every": 0}
+FAST_RUN = FAST_MODERATION
 STEPS = 10
 
 

@@ -14,6 +14,7 @@ from msgm_studio.image_view import FORGET_MARK_COLOR, tile_images
 from msgm_studio.main_window import MainWindow
 from msgm_studio.tasks import SampleSet
 from msgm_studio.wipe_view import SPLIT_PAGE_STEP, SPLIT_STEP, WipeView
+from tests.studio_helpers import FAST_MODERATION
 
 TIMEOUT_MS = 120_000
 CLASS_NAMES = [str(digit) for digit in range(10)]
@@ -400,7 +401,7 @@ def window(qtbot, base_checkpoint, monkeypatch) -> MainWindow:
     qtbot.addWidget(window)
     window.sample_count = 4
     window.sampler_steps = 5
-    window.moderation_overrides = {"retain_batch_size": 8, "forget_batch_size": 8, "warmup": 1}
+    window.moderation_overrides = dict(FAST_MODERATION)
     window.errors = []
     monkeypatch.setattr(window, "show_error", window.errors.append)
     window.open_checkpoint(base_checkpoint)

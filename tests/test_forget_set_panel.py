@@ -22,12 +22,12 @@ from msgm_studio.forget_set_panel import ForgetSetPanel
 from msgm_studio.main_window import MainWindow
 from msgm_studio.retain_source import RetainSource, iter_retain_candidates
 from msgm_studio.tasks import iter_studio_moderation
-from tests.drops import send_drop
+from tests.studio_helpers import FAST_MODERATION, send_drop
 
 TIMEOUT_MS = 120_000
 # Enough steps for a detector to tell drawings from digits or samples, so that its filter keeps some retain images.
 SMALL_DETECTOR = DetectorConfig(steps=40, rounds=1)
-SMALL_MODERATION = {"retain_batch_size": 8, "forget_batch_size": 8, "warmup": 1}
+SMALL_MODERATION = FAST_MODERATION
 
 
 # Images and files

@@ -16,10 +16,11 @@ from msgm_studio.forget_set import ForgetSet
 from msgm_studio.main_window import MainWindow
 from msgm_studio.project import Project, load_project, save_project
 from msgm_studio.project_session import CANCEL, DISCARD
+from tests.studio_helpers import FAST_MODERATION
 
 TIMEOUT_MS = 120_000
 # Small and quick runs: no monitoring or previews during the moderation.
-FAST_RUN = {"retain_batch_size": 8, "forget_batch_size": 8, "warmup": 1, "monitor_every": 0, "preview_every": 0}
+FAST_RUN = FAST_MODERATION
 
 
 def open_window(qtbot, monkeypatch, checkpoint: Path | None) -> tuple[MainWindow, list[str]]:

@@ -17,9 +17,10 @@ from msgm_studio.main_window import MainWindow
 from msgm_studio.model_panel import history_line
 from msgm_studio.project_session import DISCARD
 from msgm_studio.settings_store import RECENT_LIMIT, StudioSettings, load_settings, settings_path
+from tests.studio_helpers import FAST_MODERATION
 
 TIMEOUT_MS = 120_000
-FAST_RUN = {"retain_batch_size": 8, "forget_batch_size": 8, "warmup": 1, "monitor_every": 0, "preview_every": 0}
+FAST_RUN = FAST_MODERATION
 
 
 def open_window(qtbot, monkeypatch, checkpoint: Path | None = None) -> tuple[MainWindow, list[str]]:

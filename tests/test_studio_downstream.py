@@ -13,7 +13,7 @@ from engine.data import bundled_mnist
 from msgm_studio.inpaint_tab import InpaintTab, preset_mask
 from msgm_studio.main_window import MainWindow
 from msgm_studio.reconstruct_tab import ReconstructTab
-from tests.drops import send_drop
+from tests.studio_helpers import FAST_MODERATION, send_drop
 
 TIMEOUT_MS = 120_000
 
@@ -27,7 +27,7 @@ class Studio:
         qtbot.addWidget(self.window)
         self.window.sample_count = 4
         self.window.sampler_steps = 5
-        self.window.moderation_overrides = {"retain_batch_size": 8, "forget_batch_size": 8, "warmup": 1}
+        self.window.moderation_overrides = dict(FAST_MODERATION)
         self.errors: list[str] = []
         monkeypatch.setattr(self.window, "show_error", self.errors.append)
         self.window.open_checkpoint(checkpoint)

@@ -15,7 +15,7 @@ from engine.detector import DetectorConfig
 from msgm_studio.image_view import ImageGridView, tile_images
 from msgm_studio.main_window import MainWindow
 from resources import BASE_MODEL
-from tests.drops import send_drop
+from tests.studio_helpers import FAST_MODERATION, send_drop
 
 TIMEOUT_MS = 120_000
 
@@ -29,7 +29,7 @@ class Studio:
         qtbot.addWidget(self.window)
         self.window.sample_count = 4
         self.window.sampler_steps = 5
-        self.window.moderation_overrides = {"retain_batch_size": 8, "forget_batch_size": 8, "warmup": 1}
+        self.window.moderation_overrides = dict(FAST_MODERATION)
         # Image forget sets train a forget detector first; a few steps keep the tests fast.
         self.window.detector_config = DetectorConfig(steps=40, rounds=1)
         self.errors: list[str] = []

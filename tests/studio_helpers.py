@@ -1,10 +1,14 @@
-"""Delivering a drop of local files to a widget, as a file manager would."""
+"""What the studio tests share: small moderation settings and file drops."""
 
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QWidget
+
+# Moderation overrides that keep a studio test run to a second or two: tiny batches, no live
+# measurements and no previews. Tests of those views turn them back on.
+FAST_MODERATION = {"retain_batch_size": 8, "forget_batch_size": 8, "warmup": 1, "monitor_every": 0, "preview_every": 0}
 
 
 def send_drop(widget: QWidget, paths: list[Path]) -> tuple[bool, bool]:
