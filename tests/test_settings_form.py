@@ -83,8 +83,8 @@ def test_every_field_has_tooltip(form):
 
 
 def test_invalid_time_range_marks_both_fields(qtbot, form):
-    type_text(qtbot, form, "forget_t_min", "0.5")
-    type_text(qtbot, form, "forget_t_max", "0.2")
+    type_text(qtbot, form, "forget_t_min", "0.05")
+    type_text(qtbot, form, "forget_t_max", "0.02")
     form.advanced_button.setChecked(False)
 
     with pytest.raises(UserError, match="forget time range needs 0 < t_min < t_max <= 1"):
@@ -92,9 +92,9 @@ def test_invalid_time_range_marks_both_fields(qtbot, form):
     assert form.invalid_fields() == ["forget_t_min", "forget_t_max"]
     assert form.advanced.isVisibleTo(form)
 
-    type_text(qtbot, form, "forget_t_min", "0.1")
+    type_text(qtbot, form, "forget_t_min", "0.01")
     assert form.invalid_fields() == ["forget_t_max"]
-    assert form.validated_config().forget_t_min == 0.1
+    assert form.validated_config().forget_t_min == 0.01
     assert form.invalid_fields() == []
 
 
