@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from pyqtgraph.util.garbage_collector import GarbageCollector
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
 from engine.errors import UserError
@@ -35,6 +36,22 @@ log = logging.getLogger(__name__)
 JobFactory = Callable[[JobControl], Iterator[Any]]
 
 _job_ids = itertools.count(1)
+
+# The one collector of reference cycles, started with the first job engine (see _collect_on_gui_thread).
+_gui_thread_collector: GarbageCollector | None = None
+
+
+def _collect_on_gui_thread() -> None:
+    """Move Python's cycle collection onto the GUI thread, once per process.
+
+    Left automatic, a collection can start on the worker thread while a job allocates, and free a
+    Qt object there whose destructor then waits for the GIL while it holds a Qt lock that the GUI
+    thread needs: both threads hang (seen as a hung test run). pyqtgraph's GarbageCollector turns
+    automatic collection off and collects on a 1 s GUI-thread timer instead.
+    """
+    global _gui_thread_collector
+    if _gui_thread_collector is None:
+        _gui_thread_collector = GarbageCollector(interval=1.0)
 
 
 @dataclass(eq=False)
@@ -100,6 +117,7 @@ class JobEngine(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        _collect_on_gui_thread()
         self._current: Job | None = None
         self._thread = QThread()
         self._thread.setObjectName("msgm-studio-jobs")

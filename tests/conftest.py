@@ -1,5 +1,6 @@
 """Shared test setup: Qt without a display, a private config folder, and the checkpoint the studio tests open."""
 
+import gc
 import os
 
 # Must be set before the first Qt import, which pytest-qt does while loading its plugin.
@@ -12,6 +13,17 @@ import pytest  # noqa: E402
 from engine.checkpoint import load_checkpoint  # noqa: E402
 from engine.score_model import ScoreModel  # noqa: E402
 from resources import BASE_MODEL  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def collect_cycles_on_main_thread():
+    """Free each test's windows and widgets on the main thread, before the next test starts jobs.
+
+    The studio turns automatic cycle collection off (see msgm_studio/job_engine.py), so without this
+    the widgets of every test would stay alive until the end of the run.
+    """
+    yield
+    gc.collect()
 
 
 @pytest.fixture(autouse=True)
