@@ -20,8 +20,7 @@ def ten_sevens_detector(digits):
     images, labels = digits
     sevens = images[labels == 7]
     forget = sevens[torch.randperm(len(sevens), generator=torch.Generator().manual_seed(2))[:10]]
-    # Every second bundled digit as the retain set keeps the self-training round quick.
-    events = list(iter_train_detector(forget, images[::2], DetectorConfig(steps=150)))
+    events = list(iter_train_detector(forget, images, DetectorConfig(steps=150)))
     return events
 
 
