@@ -61,10 +61,17 @@ def _check_writable_file(path: str) -> Path:
     folder = out.parent
     if out.is_dir():
         raise UserError(f"--out {out} is a folder; give a file name such as {out / 'moderated.safetensors'}")
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"cannot write {out}: {folder} is a file, not a folder; choose another path")
     if not folder.is_dir():
         raise UserError(f"cannot write {out}: the folder {folder} does not exist; create it first")
-    if not os.access(folder, os.W_OK):
-        raise UserError(f"cannot write {out}: no permission to write in {folder}")
+    # os.access() says yes to root even where the file system refuses (read-only mounts, /sys), so try
+    # to create a file, before hours of work whose result could not be saved.
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise UserError(f"cannot write {out}: {error.strerror or error}; choose a folder you can write to") from error
     return out
 
 

@@ -52,6 +52,7 @@ from msgm_studio.settings_store import THEMES, config_dir, load_settings, save_s
 from msgm_studio.tasks import SampleSet, bundled_classes, call, iter_sample_models, iter_studio_moderation, open_model
 from msgm_studio.theme import THEME_TITLES, apply_theme
 from msgm_studio.training_view import TrainingView
+from msgm_studio.wheel_guard import guard_wheel
 from resources import BASE_MODEL
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,7 @@ class MainWindow(QMainWindow):
         sidebar_layout.addStretch(1)
         self._sidebar = QScrollArea()
         self._sidebar.setWidget(sidebar)
+        guard_wheel(sidebar)
         self._sidebar.setWidgetResizable(True)
         self._sidebar.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._fit_sidebar()

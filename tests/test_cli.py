@@ -80,6 +80,8 @@ def test_pretrain_writes_loadable_model(tmp_path):
         (["moderate", "--forget", "{tmp}/empty", "--out", "{tmp}/out.safetensors"], "no readable image"),
         (["moderate", "--forget-class", "12", "--out", "{tmp}/out.safetensors"], "outside 0-9"),
         (["moderate", "--forget-class", "7", "--out", "{tmp}/no/such/out.safetensors"], "does not exist"),
+        (["moderate", "--forget-class", "7", "--out", "{tmp}/notes.txt/out.safetensors"], "is a file, not a folder"),
+        (["pretrain", "--steps", "1", "--out", "/proc/out.safetensors"], "cannot write /proc/out.safetensors"),
         (["evaluate", "--forget-class", "7", "--checkpoint", "{tmp}/notes.txt"], "not a checkpoint"),
         (["sample", "--n", "0", "--out", "{tmp}/out"], "at least 1"),
         (["sample", "--steps", "0", "--out", "{tmp}/out"], "--steps must be at least 1"),

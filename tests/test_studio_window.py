@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtWidgets import QApplication, QFileDialog
 
 from engine.checkpoint import load_checkpoint
 from engine.data import bundled_mnist
@@ -293,3 +294,14 @@ def test_studio_without_display_exits_with_message(monkeypatch, capsys):
         monkeypatch.delenv(name, raising=False)
     assert app.run_studio() == 2
     assert "no display found" in capsys.readouterr().err
+
+
+def test_wheel_over_sidebar_field_keeps_its_value(studio):
+    # Scrolling the sidebar must not change a field that slides under the pointer.
+    method_box = studio.window.job_panel.method_box
+    before = method_box.currentText()
+    centre = QPointF(method_box.rect().center())
+    wheel = QWheelEvent(centre, QPointF(method_box.mapToGlobal(centre.toPoint())), QPoint(0, 0), QPoint(0, -120),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(method_box, wheel)
+    assert method_box.currentText() == before
