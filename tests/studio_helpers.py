@@ -1,10 +1,12 @@
-"""What the studio tests share: small moderation settings and file drops."""
+"""What the studio tests share: small moderation settings, a test window and file drops."""
 
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QWidget
+
+from msgm_studio.main_window import MainWindow
 
 # Moderation overrides that keep a studio test run to a second or two: tiny batches, no live
 # measurements and no previews. Tests of those views turn them back on.
@@ -24,3 +26,25 @@ def send_drop(widget: QWidget, paths: list[Path]) -> tuple[bool, bool]:
     drop = QDropEvent(QPointF(10, 10), *rest)
     QApplication.sendEvent(widget, drop)
     return True, drop.isAccepted()
+
+
+TIMEOUT_MS = 120_000
+
+
+def open_window(qtbot, monkeypatch, checkpoint: Path | None = None) -> tuple[MainWindow, list[str]]:
+    """Create a window with small sample grids that records the errors it shows, opened on `checkpoint`."""
+    window = MainWindow(checkpoint=None, device="cpu")
+    qtbot.addWidget(window)
+    window.sample_count = 4
+    window.sampler_steps = 5
+    window.moderation_overrides = dict(FAST_MODERATION)
+    errors: list[str] = []
+    monkeypatch.setattr(window, "show_error", errors.append)
+    if checkpoint is not None:
+        window.open_checkpoint(checkpoint)
+        wait_idle(qtbot, window)
+    return window, errors
+
+
+def wait_idle(qtbot, window: MainWindow) -> None:
+    qtbot.waitUntil(lambda: not window.jobs.busy, timeout=TIMEOUT_MS)

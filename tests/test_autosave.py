@@ -11,31 +11,18 @@ from engine.moderation_state import load_state
 from msgm_studio.autosave import Autosave
 from msgm_studio.main_window import MainWindow
 from msgm_studio.project_session import DISCARD
-from tests.studio_helpers import FAST_MODERATION
+from tests.studio_helpers import FAST_MODERATION, TIMEOUT_MS, wait_idle
+from tests.studio_helpers import open_window as open_test_window
 
-TIMEOUT_MS = 120_000
 FAST_RUN = FAST_MODERATION
 STEPS = 10
 
 
 def open_window(qtbot, monkeypatch, checkpoint: Path | None) -> tuple[MainWindow, list[str]]:
-    """A window with small sample grids that autosaves every step and records the errors it shows."""
-    window = MainWindow(checkpoint=None, device="cpu")
-    qtbot.addWidget(window)
-    window.sample_count = 4
-    window.sampler_steps = 5
-    window.moderation_overrides = dict(FAST_RUN)
+    """Create a test window that autosaves every step and records the errors it shows."""
+    window, errors = open_test_window(qtbot, monkeypatch, checkpoint)
     window.autosave.every = 1
-    errors: list[str] = []
-    monkeypatch.setattr(window, "show_error", errors.append)
-    if checkpoint is not None:
-        window.open_checkpoint(checkpoint)
-        wait_idle(qtbot, window)
     return window, errors
-
-
-def wait_idle(qtbot, window: MainWindow) -> None:
-    qtbot.waitUntil(lambda: not window.jobs.busy, timeout=TIMEOUT_MS)
 
 
 def start_moderation(qtbot, window: MainWindow, steps: int) -> None:

@@ -16,30 +16,10 @@ from msgm_studio.forget_set import ForgetSet
 from msgm_studio.main_window import MainWindow
 from msgm_studio.project import Project, load_project, save_project
 from msgm_studio.project_session import CANCEL, DISCARD
-from tests.studio_helpers import FAST_MODERATION
+from tests.studio_helpers import FAST_MODERATION, TIMEOUT_MS, open_window, wait_idle
 
-TIMEOUT_MS = 120_000
 # Small and quick runs: no monitoring or previews during the moderation.
 FAST_RUN = FAST_MODERATION
-
-
-def open_window(qtbot, monkeypatch, checkpoint: Path | None) -> tuple[MainWindow, list[str]]:
-    """A window with small sample grids that records the errors it shows, opened on `checkpoint`."""
-    window = MainWindow(checkpoint=None, device="cpu")
-    qtbot.addWidget(window)
-    window.sample_count = 4
-    window.sampler_steps = 5
-    window.moderation_overrides = dict(FAST_RUN)
-    errors: list[str] = []
-    monkeypatch.setattr(window, "show_error", errors.append)
-    if checkpoint is not None:
-        window.open_checkpoint(checkpoint)
-        wait_idle(qtbot, window)
-    return window, errors
-
-
-def wait_idle(qtbot, window: MainWindow) -> None:
-    qtbot.waitUntil(lambda: not window.jobs.busy, timeout=TIMEOUT_MS)
 
 
 def write_digit(path: Path, index: int) -> Path:

@@ -17,34 +17,15 @@ from msgm_studio.main_window import MainWindow
 from msgm_studio.model_panel import history_line
 from msgm_studio.project_session import DISCARD
 from msgm_studio.settings_store import RECENT_LIMIT, StudioSettings, load_settings, settings_path
-from tests.studio_helpers import FAST_MODERATION
+from tests.studio_helpers import FAST_MODERATION, TIMEOUT_MS, open_window, wait_idle
 
-TIMEOUT_MS = 120_000
 FAST_RUN = FAST_MODERATION
-
-
-def open_window(qtbot, monkeypatch, checkpoint: Path | None = None) -> tuple[MainWindow, list[str]]:
-    """A window with small sample grids that records the errors it shows, opened on `checkpoint`."""
-    window = MainWindow(checkpoint=None, device="cpu")
-    qtbot.addWidget(window)
-    window.sample_count = 4
-    window.sampler_steps = 5
-    window.moderation_overrides = dict(FAST_RUN)
-    errors: list[str] = []
-    monkeypatch.setattr(window, "show_error", errors.append)
-    if checkpoint is not None:
-        open_and_wait(qtbot, window, checkpoint)
-    return window, errors
 
 
 def open_and_wait(qtbot, window: MainWindow, checkpoint: Path) -> None:
     window.open_checkpoint(checkpoint)
     qtbot.waitUntil(lambda: window.checkpoint_path == checkpoint, timeout=TIMEOUT_MS)
     wait_idle(qtbot, window)
-
-
-def wait_idle(qtbot, window: MainWindow) -> None:
-    qtbot.waitUntil(lambda: not window.jobs.busy, timeout=TIMEOUT_MS)
 
 
 @pytest.fixture
