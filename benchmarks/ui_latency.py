@@ -106,7 +106,7 @@ def measure_stalls(steps: int) -> tuple[list[float], float]:
     run_until(lambda: not window.jobs.busy and window.moderated is not None)
     probe.stop()
     wall = time.perf_counter() - started
-    # Nothing to keep: without this the close would wait for an answer to "Save the changes?".
+    # Nothing to keep. Without this, the close would wait for a reply to "Save the changes?".
     window.session.mark_clean()
     window.close()
     return stalls, wall

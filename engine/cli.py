@@ -65,8 +65,8 @@ def _check_writable_file(path: str) -> Path:
         raise UserError(f"cannot write {out}: {folder} is a file, not a folder; choose another path")
     if not folder.is_dir():
         raise UserError(f"cannot write {out}: the folder {folder} does not exist; create it first")
-    # os.access() says yes to root even where the file system refuses (read-only mounts, /sys), so try
-    # to create a file, before hours of work whose result could not be saved.
+    # os.access() returns True for root even where the file system rejects writes (read-only mounts,
+    # /sys). So create a test file now, before hours of work whose result could not be saved.
     try:
         with tempfile.TemporaryFile(dir=folder):
             pass

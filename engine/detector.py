@@ -1,4 +1,4 @@
-"""Forget judges: what tells whether an image looks like the forget set.
+"""Forget judges: models that score whether an image looks like the forget set.
 
 A judge maps images to the probability that they show the forget concept. For bundled MNIST classes
 the bundled classifier is the judge (`ClassJudge`). For any other forget set (drawn, dropped or picked
@@ -135,7 +135,7 @@ def iter_train_detector(forget: torch.Tensor, retain: torch.Tensor, config: Dete
 
     Each batch is half forget, half retain images, all augmented (shifts, rotations, scaling, stroke
     width), so a small forget set is not memorised pixel by pixel. With fewer than 5 forget images the
-    held-out accuracy is measured on augmented copies of the training images and says so.
+    held-out accuracy is measured on augmented copies of the training images, and the message states this.
     """
     config = config or DetectorConfig()
     if len(forget) == 0 or len(retain) == 0:

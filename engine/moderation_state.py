@@ -2,7 +2,7 @@
 
 A `ModerationState` contains what `iter_moderate` needs to continue a run exactly where it stopped:
 the step, the settings, the trained and the EMA weights, Adam's moments and the states of the random
-number generators. It holds no images: the caller stores the forget and retain images (or how to
+number generators. It contains no images. The caller stores the forget and retain images (or how to
 rebuild them) beside the state and passes the same ones again with `iter_moderate(..., resume=state)`.
 
 File format: one `.safetensors` file, written atomically (temporary file, then rename). Tensors are

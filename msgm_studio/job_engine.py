@@ -44,9 +44,9 @@ _gui_thread_collector: GarbageCollector | None = None
 def _collect_on_gui_thread() -> None:
     """Move Python's cycle collection onto the GUI thread, once per process.
 
-    Left automatic, a collection can start on the worker thread while a job allocates, and free a
-    Qt object there whose destructor then waits for the GIL while it holds a Qt lock that the GUI
-    thread needs: both threads hang (seen as a hung test run). pyqtgraph's GarbageCollector turns
+    Left automatic, a collection can start on the worker thread while a job allocates and free a Qt
+    object there. Its destructor then waits for the GIL while it keeps a Qt lock that the GUI thread
+    needs, so both threads hang (gdb showed this in a hung test run). pyqtgraph's GarbageCollector turns
     automatic collection off and collects on a 1 s GUI-thread timer instead.
     """
     global _gui_thread_collector
