@@ -43,6 +43,8 @@ FORGET_TARGET = 1 / 3
 KEPT_TARGET = 0.9
 # Predictor-corrector steps of inpainting, as for `msgm-studio inpaint`.
 INPAINT_STEPS = 100
+TASKS = ("inpainting", "reconstruction")
+DEFAULT_RECONSTRUCTIONS = ["ode:0.02", "sde:0.5"]
 
 
 def drive(job, label: str):
@@ -82,6 +84,17 @@ def bottom_half_masks(images: torch.Tensor) -> torch.Tensor:
     masks = torch.ones(len(images), 1, *images.shape[-2:])
     masks[:, :, images.shape[-2] // 2 :] = 0
     return masks
+
+
+def parse_reconstruction(text: str) -> ReconstructionConfig:
+    """Read METHOD:T, such as ode:0.02 or sde:0.5, into a ReconstructionConfig."""
+    method, _, t = text.partition(":")
+    try:
+        config = ReconstructionConfig(method=method, t=float(t)) if t else ReconstructionConfig(method=method)
+    except ValueError:
+        raise UserError(f"--reconstruction {text!r}: the time after the colon must be a number, as in sde:0.5") from None
+    config.validate()
+    return config
 
 
 def moderated_model(args: argparse.Namespace, original, overrides: dict):
@@ -127,6 +140,11 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the image choice and of the samplers (default: 0)")
     parser.add_argument("--inpaint-steps", type=int, default=INPAINT_STEPS,
                         help=f"predictor-corrector steps of inpainting (default: {INPAINT_STEPS})")
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS),
+                        help="the tasks to measure (default: all)")
+    parser.add_argument("--reconstruction", nargs="+", default=DEFAULT_RECONSTRUCTIONS, metavar="METHOD:T",
+                        help="reconstruction settings to measure, each a method (ode or sde) and its time t "
+                             f"(default: {' '.join(DEFAULT_RECONSTRUCTIONS)})")
     parser.add_argument("--device", help="cpu, cuda or mps (default: the fastest available)")
     parser.add_argument("--json", metavar="FILE", help="append one JSON object per row to FILE")
     args = parser.parse_args()
@@ -137,6 +155,10 @@ def main() -> int:
         parser.error("--forget-class must be a digit from 0 to 9")
     if args.inpaint_steps < 1:
         parser.error("--inpaint-steps must be at least 1")
+    try:
+        reconstructions = [parse_reconstruction(item) for item in args.reconstruction]
+    except UserError as error:
+        parser.error(str(error))
     overrides = dict(parse_override(item) for item in args.set)
     unknown = sorted(set(overrides) - {item.name for item in fields(ModerationConfig)})
     if unknown:
@@ -154,13 +176,15 @@ def main() -> int:
     forget_images, _, kept_images, kept_labels = choose_digits(args.forget_class, args.n, args.seed)
     models = {"original": original, "moderated": moderated}
     sampler = SamplerConfig(sampler="pc", steps=args.inpaint_steps)
-    reconstruction = ReconstructionConfig()
-    tasks = {
-        "inpainting": (f"inpainting, bottom half masked (pc, {args.inpaint_steps} steps)",
-                       lambda model, images: iter_inpaint(model, images, bottom_half_masks(images), args.seed, sampler)),
-        "reconstruction": (f"reconstruction ({reconstruction.method}, t {reconstruction.t}, {reconstruction.steps} steps)",
-                           lambda model, images: iter_reconstruct(model, images, args.seed, reconstruction)),
-    }
+    tasks = []
+    if "inpainting" in args.tasks:
+        tasks.append(("inpainting", f"inpainting, bottom half masked (pc, {args.inpaint_steps} steps)", None,
+                      lambda model, images: iter_inpaint(model, images, bottom_half_masks(images), args.seed, sampler)))
+    if "reconstruction" in args.tasks:
+        for reconstruction in reconstructions:
+            tasks.append(("reconstruction", f"reconstruction ({reconstruction.method}, t {reconstruction.t}, "
+                          f"{reconstruction.steps} steps)", reconstruction,
+                          lambda model, images, config=reconstruction: iter_reconstruct(model, images, args.seed, config)))
     forget_expected = np.full(len(forget_images), args.forget_class)
     groups = {
         "forget": (forget_images, forget_expected, f"{len(forget_images)} of class {args.forget_class}",
@@ -173,7 +197,7 @@ def main() -> int:
     print(f"moderated model: {moderated_text}\n")
     print("| task | images | measure | original | moderated | moderated / original | target | met |")
     print("|---|---|---|---|---|---|---|---|")
-    for task, (task_text, make_job) in tasks.items():
+    for task, task_text, reconstruction, make_job in tasks:
         for group, (images, expected, images_text, measure, relation, target) in groups.items():
             shares = {}
             for role, model in models.items():
@@ -192,7 +216,7 @@ def main() -> int:
                        "original": shares["original"], "moderated": shares["moderated"],
                        "ratio": None if np.isnan(ratio) else ratio,
                        "target": f"{relation} {target:.4f}", "met": bool(met), "seed": args.seed,
-                       "inpaint_steps": args.inpaint_steps, "reconstruction": asdict(reconstruction),
+                       "inpaint_steps": args.inpaint_steps, "reconstruction": asdict(reconstruction) if reconstruction else None,
                        "moderated_model": moderated_text, "moderation_settings": settings}
                 with open(args.json, "a") as handle:
                     handle.write(json.dumps(row) + "\n")

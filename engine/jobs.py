@@ -58,6 +58,7 @@ class Progress:
     total: int
     elapsed: float
     values: dict[str, float] = field(default_factory=dict)
+    phase: str = ""  # names a preparatory stage (e.g. "training the forget detector"); empty for the job's main work
 
     @property
     def eta(self) -> float:

@@ -50,16 +50,12 @@ def verdict_text(forget_flags: np.ndarray, judge_name: str) -> str:
     return f"{hits} of {count} look like the forget set ({share:.0%})\nJudge: {judge_name}"
 
 
-def forget_rate_text(labels: np.ndarray | None, forget_classes: list[int], class_names: list[str]) -> str:
-    """Describe how many samples the bundled classifier labels as a forget class, or return "" without labels or classes."""
-    if labels is None or not forget_classes:
-        return ""
-    return verdict_text(np.isin(labels, forget_classes), classifier_judge_name(forget_classes, class_names))
-
-
-def classifier_judge_name(forget_classes: list[int], class_names: list[str]) -> str:
+def classifier_judge_name(forget_classes: list[int], class_names: list[str], image_count: int = 0) -> str:
+    """Name the classifier judge; with forget images besides the classes, say that it does not look for them."""
     names = ", ".join(class_names[index] for index in forget_classes)
-    return f"{CLASSIFIER_JUDGE}, classified as {names}"
+    unjudged = (f" (only the classes: the {image_count} forget image(s) are judged by a detector, "
+                "trained when moderation starts)") if image_count else ""
+    return f"{CLASSIFIER_JUDGE}, classified as {names}{unjudged}"
 
 
 def _scroll_area(view: QWidget) -> QScrollArea:
@@ -284,8 +280,10 @@ class ComparePanel(QWidget):
         self.rate_labels[role].setText("")
         self._update_wipe_view()
 
-    def update_forget_rates(self, forget_classes: list[int], class_names: list[str]) -> None:
+    def update_forget_rates(self, forget_classes: list[int], class_names: list[str], image_count: int = 0) -> None:
         """Judge the samples with the bundled classifier's labels against the forget classes.
+
+        `image_count` is the number of forget images beside the classes, which the classifier cannot judge.
 
         Verdicts of another judge stay until new samples replace them, because they were computed for the
         samples shown. The classifier's verdicts follow every change of the forget classes.
@@ -294,7 +292,8 @@ class ComparePanel(QWidget):
             samples = self.samples.get(role)
             labels = samples.labels if samples else None
             if labels is not None and forget_classes:
-                self.show_verdicts(role, np.isin(labels, forget_classes), classifier_judge_name(forget_classes, class_names))
+                self.show_verdicts(role, np.isin(labels, forget_classes),
+                                   classifier_judge_name(forget_classes, class_names, image_count))
             elif self._judges.get(role, CLASSIFIER_JUDGE).startswith(CLASSIFIER_JUDGE):
                 self.clear_verdicts(role)
 

@@ -92,9 +92,10 @@ class JobPanel(QGroupBox):
     def show_progress(self, title: str, progress: Progress) -> None:
         self.progress_bar.setRange(0, progress.total)
         self.progress_bar.setValue(progress.step)
-        self.progress_bar.setFormat(f"{progress.step} / {progress.total}")
+        self.progress_bar.setFormat(f"{progress.phase}: %v / %m" if progress.phase else "%v / %m")
         device = f" on {self.device}" if self.device else ""
-        self.status_label.setText(f"{title}: step {progress.step} of {progress.total}, "
+        stage = f", {progress.phase}" if progress.phase else ""
+        self.status_label.setText(f"{title}{stage}: step {progress.step} of {progress.total}, "
                                   f"{format_duration(progress.eta)} left{device}")
         if progress.values:
             self.loss_label.setText(format_losses(progress.values))

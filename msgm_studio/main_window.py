@@ -444,7 +444,7 @@ class MainWindow(QMainWindow):
 
     def _job_progress(self, job: Job, progress: Progress) -> None:
         self.job_panel.show_progress(job.title, progress)
-        if job.kind == "moderate":
+        if job.kind == "moderate" and not progress.phase:
             self.training_view.add_progress(progress.step, progress.values)
 
     def _job_preview(self, job: Job, preview: Preview) -> None:
@@ -564,7 +564,7 @@ class MainWindow(QMainWindow):
 
     def _update_forget_rates(self) -> None:
         forget_set = self.forget_panel.forget_set
-        self.compare_panel.update_forget_rates(forget_set.classes, forget_set.class_names)
+        self.compare_panel.update_forget_rates(forget_set.classes, forget_set.class_names, forget_set.image_count)
 
     def _update_actions(self) -> None:
         busy = self.jobs.busy

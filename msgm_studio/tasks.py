@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -99,13 +99,15 @@ def iter_studio_moderation(
     """
     retain_source.validate(bundled_available=bool(bundled_classes(original)))
     forget_images = forget_set.images()
-    candidates = yield from _result_of(iter_retain_candidates(original, retain_source, forget_set.classes, control))
+    candidates = yield from _result_of(iter_retain_candidates(original, retain_source, forget_set.classes, control),
+                                       "sampling the retain set")
 
     if forget_set.has_only_classes():
         judge = ClassJudge(forget_set.classes)
     else:
         yield Message(f"training a forget detector on {len(forget_images):,} forget and {len(candidates):,} retain images")
-        judge = yield from _result_of(iter_train_detector(forget_images, candidates, detector_config, control))
+        judge = yield from _result_of(iter_train_detector(forget_images, candidates, detector_config, control),
+                                      "training the forget detector")
 
     if retain_source.kind == "folder" or (retain_source.kind == "bundled" and forget_set.has_only_classes()):
         # A chosen folder is used as it is, and the bundled digits are already without the forget classes.
@@ -123,10 +125,13 @@ def iter_studio_moderation(
                              judge=judge, **moderate_options)
 
 
-def _result_of(events: Iterator) -> Iterator:
-    """Pass on the events of a job generator and return its Finished result (use with `yield from`)."""
+def _result_of(events: Iterator, phase: str) -> Iterator:
+    """Pass on the events of a job generator and return its Finished result (use with `yield from`).
+
+    Its Progress events are marked with `phase`, so that they are not taken for moderation steps.
+    """
     for event in events:
         if isinstance(event, Finished):
             return event.result
-        yield event
+        yield replace(event, phase=phase) if isinstance(event, Progress) else event
     raise RuntimeError("the job ended without a Finished event")

@@ -243,6 +243,14 @@ def test_classifier_verdicts_mark_forget_samples(panel):
     assert "classified as 7" in text
 
 
+def test_classifier_verdicts_of_a_mixed_forget_set_say_the_images_are_not_judged(panel):
+    panel.update_forget_rates([7], CLASS_NAMES, image_count=3)
+
+    text = panel.rate_labels["moderated"].text()
+    assert "classified as 7" in text
+    assert "the 3 forget image(s) are judged by a detector" in text
+
+
 def test_judge_probabilities_mark_samples_above_threshold(panel):
     probabilities = np.linspace(0.0, 1.0, 16)
     panel.show_verdicts("original", probabilities, "detector (10 forget, 4,500 retain images)")

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication
 from engine.checkpoint import save_checkpoint
 from engine.data import MNIST_CLASSES, bundled_mnist, uint8_to_model
 from engine.detector import DetectorConfig
-from engine.jobs import Finished, Message
+from engine.jobs import Finished, Message, Progress
 from engine.moderation import ModerationConfig
 from engine.score_model import ImageSpec, ScoreModel
 from engine.sde import SDEConfig
@@ -483,6 +483,12 @@ def test_model_samples_retain_source(base_model):
     assert any(text.startswith("forget detector:") for text in texts)
     assert any(text.startswith("kept ") and "of 8 retain images" in text for text in texts)
     assert result.result.model.history[-1]["retain_images"] <= 8
+    phases = [event.phase for event in events if isinstance(event, Progress)]
+    # Sampling the retain set, then training the detector, then the one moderation step, in that order.
+    assert phases[0] == "sampling the retain set"
+    assert "training the forget detector" in phases
+    assert phases[-1] == ""
+    assert phases.count("") == 1
 
 
 # Moderation from the window
