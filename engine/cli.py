@@ -88,7 +88,7 @@ def command_moderate(args: argparse.Namespace) -> int:
     from engine.checkpoint import save_checkpoint
     from engine.data import bundled_tensors, require_images
     from engine.device import pick_device
-    from engine.moderation import iter_moderate, preset
+    from engine.moderation import SMALL_RETAIN_SET, iter_moderate, preset
 
     out = _check_writable_file(args.out)
     forget_classes = _class_list(args.forget_class)
@@ -121,6 +121,9 @@ def command_moderate(args: argparse.Namespace) -> int:
                   "pass --retain-exclude-class N or --retain PATH to leave them out", file=sys.stderr)
     if len(retain) == 0:
         raise UserError("the retain set is empty; keep at least one class or give --retain images")
+    if len(retain) < SMALL_RETAIN_SET:
+        print(f"warning: only {len(retain)} retain images; the model will keep little besides them. Give --retain "
+              f"at least {SMALL_RETAIN_SET} images of what it should still generate", file=sys.stderr)
 
     result = _drive(iter_moderate(model, forget.to(device), retain.to(device), config, forget_summary=summary), "moderate", args.quiet)
     save_checkpoint(result.model, out)

@@ -93,9 +93,24 @@ class DetectorConfig:
     lr: float = 1e-3
     seed: int = 0
     held_out: float = 0.2  # share of the forget and of the retain images kept out of training
-    rounds: int = 2  # 1 + rounds of self-training on the retain images the detector is sure about
+    rounds: int = 2  # training rounds: the first on the given images, each later one self-trained (see below)
     pseudo_label_threshold: float = 0.8  # P(forget) above which a retain image joins the forget examples
     negative_threshold: float = 0.2  # P(forget) below which a retain image stays a negative example
+
+    def validate(self) -> None:
+        """Raise a UserError naming the first setting out of range."""
+        checks = [
+            (self.steps >= 1, f"detector steps must be at least 1, got {self.steps}"),
+            (self.batch_size >= 2, f"detector batch size must be at least 2, got {self.batch_size}"),
+            (self.lr > 0, f"detector learning rate must be positive, got {self.lr}"),
+            (0 <= self.held_out < 1, f"detector held-out share must be in [0, 1), got {self.held_out}"),
+            (self.rounds >= 1, f"detector rounds must be at least 1, got {self.rounds}"),
+            (0 <= self.negative_threshold <= self.pseudo_label_threshold <= 1,
+             "detector thresholds need 0 <= negative_threshold <= pseudo_label_threshold <= 1"),
+        ]
+        for passed, message in checks:
+            if not passed:
+                raise UserError(message)
 
 
 def _fit(network: DetectorNetwork, positives: torch.Tensor, negatives: torch.Tensor, config: DetectorConfig,
@@ -138,6 +153,7 @@ def iter_train_detector(forget: torch.Tensor, retain: torch.Tensor, config: Dete
     held-out accuracy is measured on augmented copies of the training images, and the message states this.
     """
     config = config or DetectorConfig()
+    config.validate()
     if len(forget) == 0 or len(retain) == 0:
         raise UserError("a forget detector needs forget images and retain images; add some of each")
     if forget.shape[1:] != retain.shape[1:]:

@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 TRAIN_EPS = 1e-5
 
 
+# Below this many retain images the studio and the command line warn: the retain term then fits a
+# handful of images and the model keeps little else.
+SMALL_RETAIN_SET = 100
+
 @dataclass
 class ModerationConfig:
     """Settings of one moderation run. `PRESETS` contains named sets of them."""

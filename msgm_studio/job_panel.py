@@ -68,6 +68,12 @@ class JobPanel(QGroupBox):
         self.result_label = QLabel()
         self.result_label.setWordWrap(True)
         layout.addWidget(self.result_label)
+        # Warnings of the last moderation, e.g. a small retain folder. They stay until the next run.
+        self.warning_label = QLabel()
+        self.warning_label.setWordWrap(True)
+        self.warning_label.setStyleSheet("color: #b35c00;")
+        self.warning_label.hide()
+        layout.addWidget(self.warning_label)
         self.set_running(None)
 
     def set_running(self, title: str | None) -> None:
@@ -104,9 +110,17 @@ class JobPanel(QGroupBox):
         self.status_label.setText(text)
 
     def clear_run(self) -> None:
-        """Forget the loss readout and outcome of the previous moderation."""
+        """Forget the loss readout, outcome and warnings of the previous moderation."""
         self.loss_label.clear()
         self.result_label.clear()
+        self.warning_label.clear()
+        self.warning_label.hide()
+
+    def add_warning(self, text: str) -> None:
+        """Show a warning of the running job below its progress until the next run starts."""
+        shown = self.warning_label.text()
+        self.warning_label.setText(f"{shown}\n{text}" if shown else text)
+        self.warning_label.show()
 
     def show_result(self, text: str) -> None:
         """Show the outcome of the last moderation. It stays while later jobs run."""

@@ -461,6 +461,8 @@ class MainWindow(QMainWindow):
 
     def _job_message(self, text: str, level: str) -> None:
         self._show_status(text)
+        if level == "warning":
+            self.job_panel.add_warning(text)
 
     def _job_finished(self, job: Job, result: object, cancelled: bool) -> None:
         self.job_panel.set_running(None)

@@ -9,6 +9,7 @@ from pathlib import Path
 from engine.data import bundled_tensors, require_images
 from engine.errors import UserError
 from engine.jobs import Finished, JobControl, Message, Progress
+from engine.moderation import SMALL_RETAIN_SET
 from engine.sampling import SamplerConfig, iter_sample
 from engine.score_model import ScoreModel
 
@@ -74,6 +75,10 @@ def iter_retain_candidates(original: ScoreModel, source: RetainSource, forget_cl
             more = f" and {len(loaded.failures) - 5} more" if len(loaded.failures) > 5 else ""
             yield Message(f"{len(loaded.failures)} file(s) in the retain folder were skipped: {listed}{more}", "warning")
         yield Message(f"read {len(loaded.images):,} retain images from {source.folder}")
+        if len(loaded.images) < SMALL_RETAIN_SET:
+            yield Message(f"the retain folder has only {len(loaded.images):,} images: the model will keep little "
+                          f"besides them. Use a folder of at least {SMALL_RETAIN_SET} images of what it should "
+                          "still generate, or the bundled digits or the model's own samples", "warning")
         yield Finished(result=loaded.images)
         return
 

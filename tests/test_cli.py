@@ -118,6 +118,17 @@ def test_forget_files_retain_exclude_class(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["retain_images"] == 4500
 
 
+def test_small_retain_folder_warns(tmp_path, capsys):
+    out = tmp_path / "m.safetensors"
+    retain = write_digits(tmp_path / "ones", 1, 5)
+    assert main(["moderate", "--forget-class", "7", "--retain", str(retain), "--steps", "1", "--out", str(out),
+                 "--json", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["retain_images"] == 5
+    assert "warning: only 5 retain images" in captured.err
+    assert load_checkpoint(out).history[-1]["retain_images"] == 5
+
+
 def test_sample_folder_has_normal_permissions(tmp_path):
     out = tmp_path / "samples"
     main(["sample", "--n", "1", "--steps", "1", "--out", str(out), "--quiet"])

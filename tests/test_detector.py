@@ -74,3 +74,11 @@ def test_model_retain_leaves_out_forget_samples(base_model):
     kept = events[-1].result
     assert 0 < len(kept) <= 24
     assert not ClassJudge([1]).verdicts(kept, threshold=0.2).any()
+
+
+@pytest.mark.parametrize("setting", [{"rounds": 0}, {"steps": 0}, {"held_out": 1.0}, {"batch_size": 1}])
+def test_detector_rejects_settings_out_of_range(setting):
+    forget = torch.zeros(3, 1, 28, 28)
+    retain = torch.zeros(6, 1, 28, 28)
+    with pytest.raises(UserError, match="detector"):
+        next(iter_train_detector(forget, retain, DetectorConfig(**setting)))

@@ -523,6 +523,9 @@ def test_moderate_dropped_set_with_retain_folder(studio, tmp_path):
     assert studio.window.moderated.history[-1]["forget_set"] == "3 image files"
     assert studio.window.moderated.history[-1]["retain_images"] == 6
     assert any(text.startswith("forget detector:") for text in studio.messages)
+    warning = studio.window.job_panel.warning_label
+    assert not warning.isHidden()
+    assert "the retain folder has only 6 images" in warning.text()
 
 
 def test_missing_retain_folder_shows_error(studio, tmp_path):
