@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFormLayout,
+    QLabel,
     QLineEdit,
     QSpinBox,
     QToolButton,
@@ -159,6 +160,12 @@ class SettingsForm(QWidget):
         layout.addLayout(basic)
         layout.addWidget(self.advanced_button)
         layout.addWidget(self.advanced)
+        # What is wrong with the settings, shown while the user edits them rather than only on Start.
+        self.problem_label = QLabel()
+        self.problem_label.setWordWrap(True)
+        self.problem_label.setStyleSheet("color: #d62728;")
+        self.problem_label.hide()
+        layout.addWidget(self.problem_label)
         self._show_advanced(False)
 
         self.preset_box.activated.connect(lambda index: self.apply_preset(self.preset_box.itemText(index)))
@@ -207,9 +214,21 @@ class SettingsForm(QWidget):
                     widget.setChecked(bool(value))
         finally:
             self._filling = False
-        self.clear_marks()
         self._update_enabled()
         self._sync_preset_box()
+        self.check()
+
+    def check(self) -> bool:
+        """Mark the fields behind any problem and describe it below the form; return whether the settings are valid."""
+        try:
+            self.validated_config()
+        except UserError as error:
+            self.problem_label.setText(str(error))
+            self.problem_label.show()
+            return False
+        self.problem_label.clear()
+        self.problem_label.hide()
+        return True
 
     def config(self) -> ModerationConfig:
         """Read the form. Raises a UserError, and marks the fields, when a number field does not hold a number."""
@@ -303,11 +322,9 @@ class SettingsForm(QWidget):
     def _field_edited(self, *_args) -> None:
         if self._filling:
             return
-        sender = self.sender()
-        if isinstance(sender, QWidget):
-            self._unmark(sender)
         self._update_enabled()
         self._sync_preset_box()
+        self.check()
         self.changed.emit()
 
     def _mark(self, names: dict[str, str]) -> None:

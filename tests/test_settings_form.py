@@ -93,9 +93,22 @@ def test_invalid_time_range_marks_both_fields(qtbot, form):
     assert form.advanced.isVisibleTo(form)
 
     type_text(qtbot, form, "forget_t_min", "0.01")
-    assert form.invalid_fields() == ["forget_t_max"]
+    assert form.invalid_fields() == []
     assert form.validated_config().forget_t_min == 0.01
     assert form.invalid_fields() == []
+
+
+def test_problems_show_while_typing(qtbot, form):
+    type_text(qtbot, form, "lr", "0")
+
+    # Marked and described at once, before anything asks for the settings.
+    assert form.invalid_fields() == ["lr"]
+    assert not form.problem_label.isHidden()
+    assert "learning rate must be positive" in form.problem_label.text()
+
+    type_text(qtbot, form, "lr", "0.0001")
+    assert form.invalid_fields() == []
+    assert form.problem_label.isHidden()
 
 
 def test_several_problems_reported_together(qtbot, form):
