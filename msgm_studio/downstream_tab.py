@@ -22,6 +22,7 @@ from engine.score_model import ScoreModel
 from msgm_studio.downstream_tasks import DownstreamResult
 from msgm_studio.image_picker import ImagePicker
 from msgm_studio.job_engine import Job, JobEngine
+from msgm_studio.last_folder import LastFolder
 from msgm_studio.tasks import bundled_classes
 from msgm_studio.wipe_view import WipeView
 
@@ -43,7 +44,7 @@ class DownstreamTab(QWidget):
     task_name = "Task"  # "Inpainting", "Reconstruction": job titles and placeholders
     job_kind = "downstream"
 
-    def __init__(self, jobs: JobEngine, parent: QWidget | None = None) -> None:
+    def __init__(self, jobs: JobEngine, parent: QWidget | None = None, last_folder: LastFolder | None = None) -> None:
         super().__init__(parent)
         self.jobs = jobs
         self.original: ScoreModel | None = None
@@ -51,7 +52,7 @@ class DownstreamTab(QWidget):
         self.result: DownstreamResult | None = None
         self._job: Job | None = None
 
-        self.picker = ImagePicker(jobs)
+        self.picker = ImagePicker(jobs, last_folder=last_folder)
         self.picker.error.connect(self.error)
         self.picker.image_changed.connect(self.image_changed)
 

@@ -33,6 +33,7 @@ from engine.data import IMAGE_SUFFIXES, model_to_uint8, uint8_to_model
 from engine.score_model import ImageSpec
 from msgm_studio.forget_set import AddOutcome, ClassExamples, ForgetImage, ForgetSet, ForgetSetState, drawing_to_model
 from msgm_studio.image_view import enlarge, tile_images, to_qimage
+from msgm_studio.last_folder import LastFolder
 
 CLASS_COLUMNS = 5
 CLASS_BUTTON_MIN_WIDTH = 36
@@ -77,7 +78,7 @@ class ForgetSetPanel(QGroupBox):
     files_requested = Signal(list)  # list[Path] of files and folders chosen in a dialog or dropped on the panel
     notice = Signal(str)  # a short note on the last edit, e.g. "2 duplicates skipped", for the status bar
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, last_folder: LastFolder | None = None) -> None:
         super().__init__("Forget set", parent)
         self.forget_set = ForgetSet()
         self.image_spec = ImageSpec()
@@ -85,7 +86,7 @@ class ForgetSetPanel(QGroupBox):
         self._class_examples: Sequence[ClassExamples] = ()
         # Thumbnails of the images in the forget set or in the undo history, dropped with the images.
         self._icons: weakref.WeakKeyDictionary[ForgetImage, QIcon] = weakref.WeakKeyDictionary()
-        self._last_folder = str(Path.home())
+        self.last_folder = last_folder or LastFolder()
         self._draw_dialog = None
 
         self.undo_stack = QUndoStack(self)
@@ -319,16 +320,16 @@ class ForgetSetPanel(QGroupBox):
 
     def _choose_files(self) -> None:
         patterns = " ".join(f"*{suffix}" for suffix in sorted(IMAGE_SUFFIXES))
-        paths, _ = QFileDialog.getOpenFileNames(self, "Add images to the forget set", self._last_folder,
+        paths, _ = QFileDialog.getOpenFileNames(self, "Add images to the forget set", str(self.last_folder),
                                                 f"Images ({patterns});;All files (*)")
         if paths:
-            self._last_folder = str(Path(paths[0]).parent)
+            self.last_folder.remember(paths[0])
             self.files_requested.emit([Path(path) for path in paths])
 
     def _choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Add a folder of images to the forget set", self._last_folder)
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder of images to the forget set", str(self.last_folder))
         if folder:
-            self._last_folder = folder
+            self.last_folder.remember(folder)
             self.files_requested.emit([Path(folder)])
 
     def dragEnterEvent(self, event) -> None:

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 from engine.data import IMAGE_SUFFIXES, LoadedImages, bundled_mnist, load_images, model_to_uint8, uint8_to_model
 from engine.score_model import ImageSpec
 from msgm_studio.job_engine import Job, JobEngine
+from msgm_studio.last_folder import LastFolder
 from msgm_studio.tasks import call
 
 IMAGE_FILTER = "Images (" + " ".join(f"*{suffix}" for suffix in sorted(IMAGE_SUFFIXES)) + ");;All files (*)"
@@ -39,14 +40,14 @@ class ImagePicker(QGroupBox):
     image_changed = Signal()
     error = Signal(str)  # a message for the user
 
-    def __init__(self, jobs: JobEngine, parent: QWidget | None = None) -> None:
+    def __init__(self, jobs: JobEngine, parent: QWidget | None = None, last_folder: LastFolder | None = None) -> None:
         super().__init__("Input image", parent)
         self._jobs = jobs
         self._spec: ImageSpec | None = None
         self._bundled = False  # whether the model takes the bundled digits
         self._digits: tuple[np.ndarray, np.ndarray] | None = None  # uint8 (N, 28, 28) and labels, once read
         self._job: Job | None = None
-        self._last_folder = Path.home()
+        self.last_folder = last_folder or LastFolder()
         self.image: torch.Tensor | None = None  # (C, H, W) in [-1, 1], in the model's shape
         self.description = ""
 
@@ -105,12 +106,12 @@ class ImagePicker(QGroupBox):
             self.error.emit("No model is open. Open a checkpoint first: the image is converted to its size.")
             return
         if path is None:
-            chosen, _ = QFileDialog.getOpenFileName(self, "Open image", str(self._last_folder), IMAGE_FILTER)
+            chosen, _ = QFileDialog.getOpenFileName(self, "Open image", str(self.last_folder), IMAGE_FILTER)
             if not chosen:
                 return
             path = chosen
         path = Path(path)
-        self._last_folder = path.parent
+        self.last_folder.remember(path)
         spec = self._spec
         self._submit(f"Reading {path.name}", lambda control: call(load_images, [path], spec), path)
 

@@ -19,6 +19,7 @@ from engine.score_model import ScoreModel
 from msgm_studio.downstream_tab import DownstreamTab
 from msgm_studio.downstream_tasks import iter_inpaint_models
 from msgm_studio.job_engine import JobEngine
+from msgm_studio.last_folder import LastFolder
 from msgm_studio.paint_canvas import TOOLS, PaintCanvas
 
 # Predictor-corrector steps, as for `msgm-studio inpaint`.
@@ -52,8 +53,8 @@ class InpaintTab(DownstreamTab):
     task_name = "Inpainting"
     job_kind = "inpaint"
 
-    def __init__(self, jobs: JobEngine, parent: QWidget | None = None) -> None:
-        super().__init__(jobs, parent)
+    def __init__(self, jobs: JobEngine, parent: QWidget | None = None, last_folder: LastFolder | None = None) -> None:
+        super().__init__(jobs, parent, last_folder)
         self.steps_box.setValue(DEFAULT_STEPS)
         self.steps_box.setToolTip("Predictor-corrector steps of each model")
         self.canvas = PaintCanvas(28, 28)

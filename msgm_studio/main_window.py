@@ -42,6 +42,7 @@ from msgm_studio.forget_set_panel import ForgetSetPanel
 from msgm_studio.inpaint_tab import InpaintTab
 from msgm_studio.job_engine import Job, JobEngine
 from msgm_studio.job_panel import JobPanel, format_duration
+from msgm_studio.last_folder import LastFolder
 from msgm_studio.model_panel import ModelPanel
 from msgm_studio.project import PROJECT_SUFFIX
 from msgm_studio.project_session import ProjectSession
@@ -79,7 +80,7 @@ class MainWindow(QMainWindow):
         self.original: ScoreModel | None = None
         self.moderated: ScoreModel | None = None
         self.checkpoint_path: Path | None = None
-        self._last_folder = Path.home()
+        self.last_folder = LastFolder()
         self.settings = load_settings()
         # Set while the window closes: a moderation stopped then keeps its autosave, to be resumed at the next start.
         self._closing = threading.Event()
@@ -103,8 +104,8 @@ class MainWindow(QMainWindow):
 
     def _build_widgets(self) -> None:
         self.model_panel = ModelPanel(str(self.device))
-        self.forget_panel = ForgetSetPanel()
-        self.retain_panel = RetainSourcePanel()
+        self.forget_panel = ForgetSetPanel(last_folder=self.last_folder)
+        self.retain_panel = RetainSourcePanel(last_folder=self.last_folder)
         self.job_panel = JobPanel(device=str(self.device))
 
         sidebar = QWidget()
@@ -128,8 +129,8 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.compare_panel, "&Samples")
         self.tabs.addTab(self.training_view, "&Training")
-        self.inpaint_tab = InpaintTab(self.jobs)
-        self.reconstruct_tab = ReconstructTab(self.jobs)
+        self.inpaint_tab = InpaintTab(self.jobs, last_folder=self.last_folder)
+        self.reconstruct_tab = ReconstructTab(self.jobs, last_folder=self.last_folder)
         self.tabs.addTab(self.inpaint_tab, "&Inpainting")
         self.tabs.addTab(self.reconstruct_tab, "&Reconstruction")
 
@@ -314,7 +315,7 @@ class MainWindow(QMainWindow):
     def open_checkpoint(self, path: str | Path | None = None) -> None:
         """Load a checkpoint on the job engine. Without `path`, ask for one with a file dialog."""
         if path is None:
-            chosen, _ = QFileDialog.getOpenFileName(self, "Open checkpoint", str(self._last_folder), CHECKPOINT_FILTER)
+            chosen, _ = QFileDialog.getOpenFileName(self, "Open checkpoint", str(self.last_folder), CHECKPOINT_FILTER)
             if not chosen:
                 return
             path = chosen
@@ -426,7 +427,7 @@ class MainWindow(QMainWindow):
             self.show_error("There is no moderated model to export yet. Run a moderation first.")
             return
         if path is None:
-            suggestion = self._last_folder / f"{self.moderated.name}-moderated.safetensors"
+            suggestion = self.last_folder / f"{self.moderated.name}-moderated.safetensors"
             chosen, _ = QFileDialog.getSaveFileName(self, "Export moderated checkpoint", str(suggestion), CHECKPOINT_FILTER)
             if not chosen:
                 return
@@ -506,7 +507,7 @@ class MainWindow(QMainWindow):
         self.original, self.moderated, self.checkpoint_path = model, None, path
         self._share_models()
         if path.resolve().parent != BASE_MODEL.resolve().parent:
-            self._last_folder = path.resolve().parent
+            self.last_folder.remember(path)
         self.setWindowTitle(f"{model.name} – {APP_NAME}")
         self.model_panel.show_model(model, path)
         class_names = bundled_classes(model)
@@ -696,8 +697,8 @@ class MainWindow(QMainWindow):
         splitter = self.centralWidget()
         if isinstance(splitter, QSplitter) and len(settings.splitter_sizes) == splitter.count():
             splitter.setSizes(settings.splitter_sizes)
-        if settings.last_folder and Path(settings.last_folder).is_dir():
-            self._last_folder = Path(settings.last_folder)
+        if settings.last_folder:
+            self.last_folder.remember(settings.last_folder)
         if settings.moderation:
             self.apply_moderation_settings(settings.moderation)
         self.theme_actions[settings.theme].setChecked(True)
@@ -714,7 +715,7 @@ class MainWindow(QMainWindow):
         splitter = self.centralWidget()
         if isinstance(splitter, QSplitter):
             settings.splitter_sizes = splitter.sizes()
-        settings.last_folder = str(self._last_folder)
+        settings.last_folder = str(self.last_folder)
         try:
             settings.moderation = self.moderation_settings()
         except UserError as error:

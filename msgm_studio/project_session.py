@@ -222,7 +222,7 @@ class ProjectSession(QObject):
 
     def _ask_save_path(self) -> Path | None:
         window = self.window
-        suggestion = self.path or window._last_folder / f"{window.original.name if window.original else 'project'}{PROJECT_SUFFIX}"
+        suggestion = self.path or window.last_folder / f"{window.original.name if window.original else 'project'}{PROJECT_SUFFIX}"
         chosen, _ = QFileDialog.getSaveFileName(window, "Save project", str(suggestion), PROJECT_FILTER)
         if not chosen:
             return None
@@ -240,7 +240,7 @@ class ProjectSession(QObject):
     def open(self, path: str | Path | None = None) -> None:
         """Open a project on the job engine after asking about unsaved changes. Without `path`, ask with a dialog."""
         if path is None:
-            chosen, _ = QFileDialog.getOpenFileName(self.window, "Open project", str(self.window._last_folder),
+            chosen, _ = QFileDialog.getOpenFileName(self.window, "Open project", str(self.window.last_folder),
                                                     PROJECT_FILTER)
             if not chosen:
                 return
@@ -270,7 +270,7 @@ class ProjectSession(QObject):
         window = self.window
         window.show_error(f"{owner} uses the checkpoint {missing}, which was not found. Choose where that file is now "
                           "in the next dialog.")
-        folder = missing.parent if missing.parent.is_dir() else window._last_folder
+        folder = missing.parent if missing.parent.is_dir() else window.last_folder.folder
         chosen, _ = QFileDialog.getOpenFileName(window, f"Locate {missing.name}", str(folder / missing.name),
                                                 CHECKPOINT_FILTER)
         if not chosen:

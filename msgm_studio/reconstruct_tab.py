@@ -20,6 +20,7 @@ from msgm_studio.downstream_tab import DownstreamTab
 from msgm_studio.downstream_tasks import DownstreamResult, iter_reconstruct_models
 from msgm_studio.image_view import ImageGridView
 from msgm_studio.job_engine import JobEngine
+from msgm_studio.last_folder import LastFolder
 
 # The t* slider moves in steps of 0.01 from 0.01 to 1.
 T_SCALE = 100
@@ -35,8 +36,8 @@ class ReconstructTab(DownstreamTab):
     task_name = "Reconstruction"
     job_kind = "reconstruct"
 
-    def __init__(self, jobs: JobEngine, parent: QWidget | None = None) -> None:
-        super().__init__(jobs, parent)
+    def __init__(self, jobs: JobEngine, parent: QWidget | None = None, last_folder: LastFolder | None = None) -> None:
+        super().__init__(jobs, parent, last_folder)
         defaults = ReconstructionConfig()
         self.steps_box.setValue(defaults.steps)
         self.steps_box.setToolTip("ODE steps each way (ode), or reverse SDE steps (sde), of each model")

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from msgm_studio.last_folder import LastFolder
 from msgm_studio.retain_source import DEFAULT_SAMPLE_COUNT, RetainSource
 
 MAX_SAMPLE_COUNT = 100_000
@@ -27,13 +28,13 @@ class RetainSourcePanel(QGroupBox):
 
     changed = Signal()
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, last_folder: LastFolder | None = None) -> None:
         super().__init__("Retain set", parent)
         self._folder: Path | None = None
         self._previous_button: QRadioButton | None = None  # the choice to restore when no folder gets chosen
         # DDIM steps per sample when the retain set is the model's own samples.
         self.sampler_steps = RetainSource.sampler_steps
-        self._last_folder = str(Path.home())
+        self.last_folder = last_folder or LastFolder()
 
         self.bundled_button = QRadioButton("Bundled digits (minus the forget classes)")
         self.folder_button = QRadioButton("A folder…")
@@ -90,14 +91,14 @@ class RetainSourcePanel(QGroupBox):
     def set_folder(self, folder: Path) -> None:
         """Use the images in `folder` as the retain set."""
         self._folder = Path(folder)
-        self._last_folder = str(self._folder)
+        self.last_folder.remember(self._folder)
         self.folder_label.setText(str(self._folder))
         self.folder_label.setToolTip(str(self._folder))
         self.folder_button.setChecked(True)
         self._update()
 
     def choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Choose a folder of images to retain", self._last_folder)
+        folder = QFileDialog.getExistingDirectory(self, "Choose a folder of images to retain", str(self.last_folder))
         if folder:
             self.set_folder(Path(folder))
 

@@ -125,7 +125,7 @@ def test_settings_persist_between_windows(qtbot, monkeypatch, tmp_path, model_co
     # The offscreen screen is narrower than the window, so only the height comes back unchanged.
     assert second.height() == 640
     assert second.toolbar.isHidden()
-    assert second._last_folder == tmp_path
+    assert second.last_folder.folder == tmp_path.resolve()
     assert second.theme_actions["dark"].isChecked()
     assert second.palette().color(QPalette.ColorRole.Window).lightness() < 100
     second.set_theme("system")
@@ -159,7 +159,7 @@ def test_invalid_settings_values_are_replaced(qtbot, monkeypatch, caplog, tmp_pa
     assert errors == []
     assert window.settings.theme == "system"
     assert window.settings.recent_files == []
-    assert window._last_folder == tmp_path
+    assert window.last_folder.folder == tmp_path.resolve()
     assert window.job_panel.method_box.currentText() == "obtuse"
     assert "ignoring the saved moderation settings" in caplog.text
 
@@ -313,3 +313,22 @@ def test_model_panel_describes_moderation_history():
     assert history_line(entry) == "moderated (obtuse, 120 of 300 steps, cancelled) to forget bundled class 7, 2026-12-04"
     assert history_line({"kind": "pretrain", "steps": 4500, "exclude_classes": [7]}) == "pre-trained 4,500 steps without classes 7"
     assert history_line({"kind": "import"}) == "import"
+
+
+def test_file_dialogs_open_where_the_user_chose_last(qtbot, monkeypatch, tmp_path, base_checkpoint):
+    window, errors = open_window(qtbot, monkeypatch, base_checkpoint)
+    retain = tmp_path / "retain"
+    retain.mkdir()
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *args, **kwargs: str(retain))
+    window.retain_panel.choose_folder()
+
+    opened_in = []
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames", lambda parent, title, folder, *rest: opened_in.append(folder) or ([], ""))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda parent, title, folder, *rest: opened_in.append(folder) or ("", ""))
+    window.forget_panel.add_files_button.click()
+    window.inpaint_tab.picker.open_button.click()
+
+    assert errors == []
+    assert opened_in == [str(retain.resolve()), str(retain.resolve())]
+    window.close()
+    assert load_settings().last_folder == str(retain.resolve())
