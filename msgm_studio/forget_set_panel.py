@@ -101,9 +101,16 @@ class ForgetSetPanel(QGroupBox):
         layout = QVBoxLayout(self)
         self.classes_label = QLabel("Classes of the bundled data:")
         layout.addWidget(self.classes_label)
-        self._class_grid = QGridLayout()
+        class_area = QWidget()
+        # Fusion draws a checked button barely darker than an unchecked one, which is hard to see in the
+        # dark theme; the palette's highlight marks the chosen classes in both themes.
+        class_area.setStyleSheet("QPushButton:checked { background-color: palette(highlight); "
+                                 "color: palette(highlighted-text); border: 1px solid palette(dark); "
+                                 "border-radius: 3px; padding: 3px; }")
+        self._class_grid = QGridLayout(class_area)
+        self._class_grid.setContentsMargins(0, 0, 0, 0)
         self._class_grid.setSpacing(4)
-        layout.addLayout(self._class_grid)
+        layout.addWidget(class_area)
         self._class_group = QButtonGroup(self)
         self._class_group.setExclusive(False)
         self._class_group.buttonToggled.connect(self._class_toggled)

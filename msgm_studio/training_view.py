@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QPalette
 from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
@@ -103,6 +103,7 @@ class TrainingView(QWidget):
         self._dirty: set[str] = set()
         self._diagnostics: list[ScoreDiagnostic] = []
         self._legends: dict[pg.ViewBox, pg.LegendItem] = {}
+        self._plots: list[pg.PlotWidget] = []
 
         self.loss_plot = self._plot("retain loss", "step")
         self.forget_loss_box = self._add_right_axis(self.loss_plot, "forget loss")
@@ -179,14 +180,9 @@ class TrainingView(QWidget):
 
     def _plot(self, left: str, bottom: str) -> pg.PlotWidget:
         plot = pg.PlotWidget()
-        palette = self.palette()
-        plot.setBackground(palette.color(QPalette.ColorRole.Base))
         item = plot.getPlotItem()
-        text_colour = palette.color(QPalette.ColorRole.Text)
         item.showAxis("right")
         for side in ("left", "bottom", "right"):
-            item.getAxis(side).setPen(text_colour)
-            item.getAxis(side).setTextPen(text_colour)
             item.getAxis(side).enableAutoSIPrefix(False)
         for side in ("left", "right"):
             item.getAxis(side).setWidth(AXIS_WIDTH)
@@ -194,12 +190,33 @@ class TrainingView(QWidget):
         item.setLabel("bottom", bottom)
         item.setLabel("left", left)
         item.showGrid(x=True, y=True, alpha=0.2)
-        # A translucent background keeps the legend readable where a curve passes behind it.
-        legend_background = _faint(palette.color(QPalette.ColorRole.Base).name(), 210)
-        self._legends[item.getViewBox()] = item.addLegend(offset=(-60, 10), labelTextColor=text_colour,
-                                                          brush=pg.mkBrush(legend_background))
+        self._legends[item.getViewBox()] = item.addLegend(offset=(-60, 10))
         plot.setMinimumHeight(120)
+        self._plots.append(plot)
+        self._apply_palette(plot)
         return plot
+
+    def _apply_palette(self, plot: pg.PlotWidget) -> None:
+        """Draw `plot` in the colours of the current palette, so that it follows light and dark themes."""
+        palette = self.palette()
+        background, text_colour = palette.color(QPalette.ColorRole.Base), palette.color(QPalette.ColorRole.Text)
+        plot.setBackground(background)
+        item = plot.getPlotItem()
+        for side in ("left", "bottom", "right"):
+            item.getAxis(side).setPen(text_colour)
+            item.getAxis(side).setTextPen(text_colour)
+        legend = self._legends[item.getViewBox()]
+        legend.setLabelTextColor(text_colour)
+        for _sample, label in legend.items:
+            label.setText(label.text)  # a label keeps its old colour until its text is set again
+        # A translucent background keeps the legend readable where a curve passes behind it.
+        legend.setBrush(pg.mkBrush(_faint(background.name(), 210)))
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
+            for plot in self._plots:
+                self._apply_palette(plot)
+        super().changeEvent(event)
 
     def _add_right_axis(self, plot: pg.PlotWidget, label: str) -> pg.ViewBox:
         """Add a view box with its own y axis on the right of `plot`, sharing its x axis."""

@@ -138,3 +138,19 @@ def test_moderation_fills_every_curve(qtbot, base_checkpoint: Path, monkeypatch)
     assert view.preview_view.has_images
     assert view.preview_label.text() == "step 2"
     assert view.readout.text().startswith("Step 2: forget rate")
+
+
+def test_charts_follow_the_theme(qtbot, view):
+    from PySide6.QtWidgets import QApplication
+
+    from msgm_studio.theme import apply_theme
+
+    try:
+        apply_theme("dark")
+        qtbot.waitUntil(lambda: view.loss_plot.backgroundBrush().color().lightness() < 100, timeout=5_000)
+        axis = view.loss_plot.getPlotItem().getAxis("left")
+        assert axis.textPen().color().lightness() > 150
+        assert QApplication.palette().color(view.palette().ColorRole.Base) == view.metrics_plot.backgroundBrush().color()
+    finally:
+        apply_theme("system")
+    qtbot.waitUntil(lambda: view.loss_plot.backgroundBrush().color().lightness() > 200, timeout=5_000)
