@@ -66,14 +66,19 @@ class ImagePicker(QGroupBox):
         self.index_box.setRange(0, BUNDLED_PER_CLASS - 1)
         self.index_box.setPrefix("#")
         self.index_box.setToolTip("Which digit of that class")
+        # The boxes show a digit before any is chosen, so "Use" takes the one they show as it is.
+        self.use_button = QPushButton("Use")
+        self.use_button.setToolTip("Make the bundled digit shown in the boxes the input")
         self.random_button = QPushButton("Random")
         self.random_button.setToolTip("A random bundled digit of the chosen class")
         digits.addWidget(self.class_box)
         digits.addWidget(self.index_box)
+        digits.addWidget(self.use_button)
         digits.addWidget(self.random_button)
         layout.addLayout(digits)
         self.class_box.valueChanged.connect(self._digit_boxes_changed)
         self.index_box.valueChanged.connect(self._digit_boxes_changed)
+        self.use_button.clicked.connect(self._digit_boxes_changed)
         self.random_button.clicked.connect(self.pick_random_digit)
 
         self.source_label = QLabel(NO_IMAGE_TEXT)
@@ -97,7 +102,7 @@ class ImagePicker(QGroupBox):
             self.image_changed.emit()
         self._spec, self._bundled = spec, bundled
         self.open_button.setEnabled(spec is not None)
-        for widget in (self.class_box, self.index_box, self.random_button):
+        for widget in (self.class_box, self.index_box, self.use_button, self.random_button):
             widget.setEnabled(bundled)
 
     def open_file(self, path: str | Path | None = None) -> None:

@@ -118,6 +118,17 @@ def test_bundled_digit_shows_under_mask(studio):
     assert np.array_equal(studio.inpaint.canvas.composed_image()[:, :, 0], bundled_digit(2, 3))
 
 
+def test_use_button_takes_the_digit_the_boxes_show(studio, qtbot):
+    picker = studio.reconstruct.picker
+    assert picker.image is None
+
+    picker.use_button.click()
+    qtbot.waitUntil(lambda: picker.image is not None, timeout=TIMEOUT_MS)
+
+    assert studio.errors == []
+    assert picker.description == "Bundled digit 0, #0"
+
+
 def test_paint_mask_with_mouse_and_buttons(studio, qtbot):
     tab = studio.inpaint
     studio.show_tab(tab)
