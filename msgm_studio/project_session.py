@@ -238,7 +238,10 @@ class ProjectSession(QObject):
     # Opening
 
     def open(self, path: str | Path | None = None) -> None:
-        """Open a project on the job engine after asking about unsaved changes. Without `path`, ask with a dialog."""
+        """Read a project on the job engine, then ask about unsaved changes and show it. Without `path`, ask with a dialog.
+
+        The file is read first so that a file that is no project gives its error before any question.
+        """
         if path is None:
             chosen, _ = QFileDialog.getOpenFileName(self.window, "Open project", str(self.window.last_folder),
                                                     PROJECT_FILTER)
@@ -246,13 +249,10 @@ class ProjectSession(QObject):
                 return
             path = chosen
         path = Path(path)
-        self.maybe_save_changes(lambda: self._submit_open(path))
-
-    def _submit_open(self, path: Path) -> None:
         device = self.window.device
         self.window.jobs.submit("project-open", f"Opening project {path.name}",
                                 lambda control: call(read_project, path, device),
-                                context=_Continuation(lambda opened: self._opened(opened, path)))
+                                context=_Continuation(lambda opened: self.maybe_save_changes(lambda: self._opened(opened, path))))
 
     def _opened(self, opened: OpenedProject, path: Path) -> None:
         project = opened.loaded.project

@@ -206,6 +206,25 @@ def test_unsaved_changes_prompt_before_open(qtbot, monkeypatch, tmp_path, model_
     assert not window.session.dirty
 
 
+def test_unreadable_project_errors_before_asking_about_changes(qtbot, monkeypatch, tmp_path, model_copy):
+    window, errors = open_window(qtbot, monkeypatch, model_copy)
+    window.show()
+    prompts = []
+    monkeypatch.setattr(window.session, "ask_save_changes", lambda: prompts.append(True) or CANCEL)
+    window.forget_panel.class_button("1").click()
+    bad = tmp_path / "notes.msgmproj"
+    bad.write_text("not a project")
+
+    window.session.open(bad)
+    wait_idle(qtbot, window)
+
+    assert prompts == []
+    assert len(errors) == 1
+    assert window.session.dirty
+    assert window.forget_panel.forget_set.classes == [1]
+    window.session.mark_clean()  # so that closing the window at teardown asks nothing
+
+
 def test_unsaved_changes_cancel_keeps_window_open(qtbot, monkeypatch, model_copy):
     window, _ = open_window(qtbot, monkeypatch, model_copy)
     window.show()
