@@ -16,7 +16,8 @@ Its metadata entry `msgm_studio_project` is a JSON document:
      "retain": {"kind": "bundled"},
      "settings": {"moderation": {...}, ...},
      "moderated": null or {"name": ..., "network": {...}, "sde": {...}, "image": {...}, "classes": [...]},
-     "results": {"moderation_history": [...], "forget_rates": {...}, ...}}
+     "results": {"moderation_history": [...], "forget_rates": {...}, "summary": "...",
+                 "training": {"losses": [[step, {...}], ...], "measurements": [...], "score_diagnostics": [...]}}}
 
 The original model is referenced by path, never copied: it is opened from the checkpoint file.
 Loading reads tensors and JSON only; nothing in the file is executed.

@@ -193,6 +193,7 @@ class ProjectSession(QObject):
             results={
                 "summary": window.job_panel.result_label.text(),
                 "forget_rates": {role: label.text() for role, label in window.compare_panel.rate_labels.items()},
+                "training": window.training_view.history(),
             },
         )
 
@@ -299,6 +300,9 @@ class ProjectSession(QObject):
             window.apply_moderation_settings(settings.get("moderation") or {})
             window.moderated = project.moderated
             window._share_models()
+            training = project.results.get("training")
+            if isinstance(training, dict):
+                window.training_view.restore(training)
             if project.moderated is not None:
                 window.job_panel.show_result(str(project.results.get("summary") or ""))
                 window.compare_panel.show_placeholder("moderated", "Sampling…")

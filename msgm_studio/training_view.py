@@ -14,6 +14,8 @@ loss and the metrics plots are linked and follow the run from step 0 until the u
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, QTimer
@@ -92,6 +94,12 @@ def _faint(colour: str, alpha: int) -> QColor:
     return faint
 
 
+def _is_step_entry(entry) -> bool:
+    """Whether `entry` is [step, {name: number}], as history() writes it."""
+    return (isinstance(entry, (list, tuple)) and len(entry) == 2 and isinstance(entry[0], int)
+            and isinstance(entry[1], dict) and all(isinstance(value, (int, float)) for value in entry[1].values()))
+
+
 class TrainingView(QWidget):
     """Live curves and previews of the moderation that runs, fed by the window from job engine events."""
 
@@ -104,6 +112,9 @@ class TrainingView(QWidget):
         self._diagnostics: list[ScoreDiagnostic] = []
         self._legends: dict[pg.ViewBox, pg.LegendItem] = {}
         self._plots: list[pg.PlotWidget] = []
+        # What add_progress and add_metrics received, kept for history().
+        self._losses: list[tuple[int, dict[str, float]]] = []
+        self._measurements: list[tuple[int, dict[str, float]]] = []
 
         self.loss_plot = self._plot("retain loss", "step")
         self.forget_loss_box = self._add_right_axis(self.loss_plot, "forget loss")
@@ -258,6 +269,8 @@ class TrainingView(QWidget):
             for item in items:
                 item.setData([], [])
         self._diagnostics.clear()
+        self._losses.clear()
+        self._measurements.clear()
         self._dirty.clear()
         self._following = True
         self._last_step = 0
@@ -269,6 +282,7 @@ class TrainingView(QWidget):
 
     def add_progress(self, step: int, values: dict[str, float]) -> None:
         """Append the loss terms of one step. The forget loss only has points on steps where its term ran."""
+        self._losses.append((step, {key: float(values[key]) for key, _name, _colour in LOSSES if key in values}))
         for key, _name, _colour in LOSSES:
             if key in values:
                 value = float(values[key])
@@ -277,6 +291,7 @@ class TrainingView(QWidget):
 
     def add_metrics(self, step: int, values: dict[str, float]) -> None:
         """Append a measurement: shares in [0, 1], drawn in percent."""
+        self._measurements.append((step, {key: float(values[key]) for key, _name, _colour in METRICS if key in values}))
         for key, _name, _colour in METRICS:
             if key in values:
                 self._append(key, step, 100.0 * float(values[key]))
@@ -300,6 +315,28 @@ class TrainingView(QWidget):
         self.score_title.setText(f"Score diagnostic at step {diagnostic.step}: cosine between the moderated and the "
                                  "original model's predicted noise (earlier measurements faded)")
         self._schedule_redraw()
+
+    def history(self) -> dict:
+        """The losses, measurements and score diagnostics shown, as JSON-ready lists, for a project to keep."""
+        return {
+            "losses": [[step, values] for step, values in self._losses],
+            "measurements": [[step, values] for step, values in self._measurements],
+            "score_diagnostics": [asdict(diagnostic) for diagnostic in self._diagnostics],
+        }
+
+    def restore(self, history: dict) -> None:
+        """Show a run's curves again from `history()`. Entries that are not well formed are skipped."""
+        self.clear()
+        for key, add in (("losses", self.add_progress), ("measurements", self.add_metrics)):
+            for entry in history.get(key) or []:
+                if _is_step_entry(entry):
+                    add(entry[0], entry[1])
+        for entry in history.get("score_diagnostics") or []:
+            try:
+                self.add_score_diagnostic(ScoreDiagnostic(**entry))
+            except TypeError:
+                continue
+        self.redraw()
 
     def show_preview(self, step: int, images: np.ndarray) -> None:
         """Show a preview grid, uint8 images (N, H, W, C), sampled at `step`."""

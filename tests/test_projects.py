@@ -96,6 +96,11 @@ def test_project_reopens_same_session(qtbot, monkeypatch, tmp_path, model_copy):
     assert second.job_panel.result_label.text() == first.job_panel.result_label.text()
     assert second.compare_panel.rate_labels["moderated"].text() == first.compare_panel.rate_labels["moderated"].text()
     assert second.export_action.isEnabled()
+    # The training curves come back as they were drawn.
+    assert second.training_view.point_count("retain_loss") == 2
+    assert second.training_view.history() == first.training_view.history()
+    for key in ("retain_loss", "retain_loss_smoothed"):
+        assert np.array_equal(second.training_view.curve_data(key)[1], first.training_view.curve_data(key)[1])
 
 
 def test_project_with_moved_checkpoint_asks_for_it(qtbot, monkeypatch, tmp_path, model_copy):

@@ -154,3 +154,21 @@ def test_charts_follow_the_theme(qtbot, view):
     finally:
         apply_theme("system")
     qtbot.waitUntil(lambda: view.loss_plot.backgroundBrush().color().lightness() > 200, timeout=5_000)
+
+
+def test_history_restores_the_curves(qtbot, view):
+    view.add_progress(1, {"retain_loss": 0.2, "forget_loss": 0.9})
+    view.add_progress(2, {"retain_loss": 0.1})
+    view.add_metrics(2, {"forget_rate": 0.05, "quality": 0.8})
+    view.add_score_diagnostic(diagnostic(2, forget=-0.2, retain=0.9))
+    view.redraw()
+    history = view.history()
+
+    other = TrainingView()
+    qtbot.addWidget(other)
+    other.restore({**history, "losses": [*history["losses"], ["bad", {}], [3, "not a dict"]]})
+
+    assert other.history() == history
+    for key in ("retain_loss_smoothed", "forget_loss", "forget_rate", "score_forget"):
+        assert np.array_equal(other.curve_data(key)[1], view.curve_data(key)[1])
+    assert other.readout.text() == view.readout.text()
