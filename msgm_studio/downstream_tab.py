@@ -70,6 +70,7 @@ class DownstreamTab(QWidget):
         for role in ROLES:
             label = QLabel()
             label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            label.setWordWrap(True)  # a long verdict wraps rather than widening the window
             self.verdict_labels[role] = label
         self.clear_result(f"Choose an input image and press Run to see the {self.task_name.lower()} of both models here.")
 
@@ -103,7 +104,9 @@ class DownstreamTab(QWidget):
         widget = QWidget()
         layout = QVBoxLayout(widget)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(QLabel("Results (drag the line to compare)"))
+        title = QLabel("Results (drag the line to compare)")
+        title.setWordWrap(True)
+        layout.addWidget(title)
         layout.addWidget(self.wipe_view, 1)
         for role in ROLES:
             layout.addWidget(self.verdict_labels[role])

@@ -57,8 +57,8 @@ class ImagePicker(QGroupBox):
         self.open_button.clicked.connect(lambda: self.open_file())
         layout.addWidget(self.open_button)
 
+        layout.addWidget(QLabel("Bundled digit (class, index):"))
         digits = QHBoxLayout()
-        digits.addWidget(QLabel("Bundled digit:"))
         self.class_box = QSpinBox()
         self.class_box.setRange(0, 9)
         self.class_box.setToolTip("Class of the bundled digit")

@@ -68,7 +68,9 @@ class InpaintTab(DownstreamTab):
         controls.addStretch(1)
 
         canvas_column = QVBoxLayout()
-        canvas_column.addWidget(QLabel("Input image and mask (painted = area to fill)"))
+        canvas_title = QLabel("Input image and mask (painted = area to fill)")
+        canvas_title.setWordWrap(True)
+        canvas_column.addWidget(canvas_title)
         canvas_column.addWidget(self.canvas, 1)
 
         layout = QHBoxLayout(self)

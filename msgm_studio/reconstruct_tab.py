@@ -44,6 +44,7 @@ class ReconstructTab(DownstreamTab):
 
         self.input_view = ImageGridView("No input image yet")
         self.input_verdict = QLabel()
+        self.input_verdict.setWordWrap(True)
         self.input_verdict.setAlignment(Qt.AlignmentFlag.AlignCenter)
 
         controls = QVBoxLayout()

@@ -27,6 +27,22 @@ def collect_cycles_on_main_thread():
 
 
 @pytest.fixture(autouse=True)
+def no_modal_dialogs(monkeypatch):
+    """Fail a test that opens a modal message box, which would wait forever for a click without a display.
+
+    Tests that expect a question replace the window's asking method (e.g. `ask_save_changes`) or `show_error`.
+    """
+    from PySide6.QtWidgets import QMessageBox
+
+    def refuse(*args, **kwargs):
+        texts = [arg for arg in args if isinstance(arg, str)]
+        raise AssertionError(f"a modal message box opened in a test and would wait for a click: {texts}")
+
+    for name in ("exec", "warning", "question", "information", "critical", "about"):
+        monkeypatch.setattr(QMessageBox, name, refuse)
+
+
+@pytest.fixture(autouse=True)
 def config_dir(tmp_path_factory, monkeypatch) -> Path:
     """A fresh per-user config folder for every test, so that no test reads or writes the real one."""
     folder = tmp_path_factory.mktemp("config")

@@ -332,3 +332,18 @@ def test_file_dialogs_open_where_the_user_chose_last(qtbot, monkeypatch, tmp_pat
     assert opened_in == [str(retain.resolve()), str(retain.resolve())]
     window.close()
     assert load_settings().last_folder == str(retain.resolve())
+
+
+def test_window_fits_a_1280_pixel_wide_screen(qtbot, monkeypatch, base_checkpoint):
+    window, errors = open_window(qtbot, monkeypatch, base_checkpoint)
+    window.forget_panel.class_button("7").click()
+    for tab in (window.inpaint_tab, window.reconstruct_tab):
+        for label in tab.verdict_labels.values():
+            label.setText("A long verdict that names its judge in full: " + "the bundled classifier, " * 6)
+    window.show()
+    qtbot.waitExposed(window)
+
+    assert errors == []
+    assert window.minimumSizeHint().width() <= 1280
+    window.session.mark_clean()  # so that closing asks nothing
+    window.close()
