@@ -11,7 +11,6 @@ from PySide6.QtWidgets import QApplication
 
 from engine.checkpoint import save_checkpoint
 from engine.data import MNIST_CLASSES, bundled_mnist, uint8_to_model
-from engine.detector import DetectorConfig
 from engine.jobs import Finished, Message, Progress
 from engine.moderation import ModerationConfig
 from engine.score_model import ImageSpec, ScoreModel
@@ -19,15 +18,12 @@ from engine.sde import SDEConfig
 from engine.unet import UNetConfig
 from msgm_studio.forget_set import ForgetSet, bundled_class_examples, drawing_to_model
 from msgm_studio.forget_set_panel import ForgetSetPanel
-from msgm_studio.main_window import MainWindow
 from msgm_studio.retain_source import RetainSource, iter_retain_candidates
 from msgm_studio.tasks import iter_studio_moderation
-from tests.studio_helpers import FAST_MODERATION, send_drop
+from tests import studio_helpers as helpers
+from tests.studio_helpers import FAST_DETECTOR, FAST_MODERATION, send_drop
 
-TIMEOUT_MS = 120_000
 # Enough steps for a detector to tell drawings from digits or samples, so that its filter keeps some retain images.
-SMALL_DETECTOR = DetectorConfig(steps=40, rounds=1)
-SMALL_MODERATION = FAST_MODERATION
 
 
 # Images and files
@@ -83,36 +79,10 @@ def panel(qtbot) -> ForgetSetPanel:
     return panel
 
 
-class Studio:
-    """A window on a checkpoint with small sample grids, a small detector, and the errors and messages it showed."""
-
-    def __init__(self, qtbot, monkeypatch, checkpoint: Path) -> None:
-        self.qtbot = qtbot
-        self.window = MainWindow(checkpoint=None, device="cpu")
-        qtbot.addWidget(self.window)
-        self.window.sample_count = 4
-        self.window.sampler_steps = 5
-        self.window.moderation_overrides = dict(SMALL_MODERATION)
-        self.window.detector_config = SMALL_DETECTOR
-        self.errors: list[str] = []
-        self.messages: list[str] = []
-        monkeypatch.setattr(self.window, "show_error", self.errors.append)
-        self.window.jobs.message.connect(lambda text, _level: self.messages.append(text))
-        self.window.open_checkpoint(checkpoint)
-        self.wait_idle()
-
+class Studio(helpers.Studio):
     @property
     def panel(self) -> ForgetSetPanel:
         return self.window.forget_panel
-
-    def wait_idle(self) -> None:
-        self.qtbot.waitUntil(lambda: not self.window.jobs.busy, timeout=TIMEOUT_MS)
-
-    def moderate(self, steps: int) -> None:
-        self.window.job_panel.steps_box.setValue(steps)
-        self.window.job_panel.start_button.click()
-        self.qtbot.waitUntil(lambda: self.window.moderated is not None or bool(self.errors), timeout=TIMEOUT_MS)
-        self.wait_idle()
 
 
 @pytest.fixture
@@ -472,9 +442,9 @@ def test_model_samples_retain_source(base_model):
     forget_set = ForgetSet(class_names=list(MNIST_CLASSES))
     forget_set.add_images(drawing_to_model(stroke_drawing(12), ImageSpec()), "drawing", ["drawing"])
     source = RetainSource(kind="samples", sample_count=8, sampler_steps=5)
-    config = ModerationConfig(steps=1, **SMALL_MODERATION)
+    config = ModerationConfig(steps=1, **FAST_MODERATION)
 
-    events = list(iter_studio_moderation(base_model, forget_set, source, config, detector_config=SMALL_DETECTOR))
+    events = list(iter_studio_moderation(base_model, forget_set, source, config, detector_config=FAST_DETECTOR))
 
     texts = [event.text for event in events if isinstance(event, Message)]
     result = events[-1]

@@ -1,6 +1,5 @@
 """The Inpainting and Reconstruction tabs driven as a user would: choose an image, paint a mask, run, compare."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,27 +10,13 @@ from PySide6.QtWidgets import QWidget
 
 from engine.data import bundled_mnist
 from msgm_studio.inpaint_tab import InpaintTab, preset_mask
-from msgm_studio.main_window import MainWindow
 from msgm_studio.reconstruct_tab import ReconstructTab
-from tests.studio_helpers import FAST_MODERATION, send_drop
+from tests import studio_helpers as helpers
+from tests.studio_helpers import TIMEOUT_MS, send_drop
 
-TIMEOUT_MS = 120_000
 
-
-class Studio:
-    """A window opened on the base model, with small sample grids and the error texts it showed."""
-
-    def __init__(self, qtbot, checkpoint: Path, monkeypatch) -> None:
-        self.qtbot = qtbot
-        self.window = MainWindow(checkpoint=None, device="cpu")
-        qtbot.addWidget(self.window)
-        self.window.sample_count = 4
-        self.window.sampler_steps = 5
-        self.window.moderation_overrides = dict(FAST_MODERATION)
-        self.errors: list[str] = []
-        monkeypatch.setattr(self.window, "show_error", self.errors.append)
-        self.window.open_checkpoint(checkpoint)
-        self.wait_idle()
+class Studio(helpers.Studio):
+    """The shared test window, with the downstream tabs at hand."""
 
     @property
     def inpaint(self) -> InpaintTab:
@@ -40,9 +25,6 @@ class Studio:
     @property
     def reconstruct(self) -> ReconstructTab:
         return self.window.reconstruct_tab
-
-    def wait_idle(self) -> None:
-        self.qtbot.waitUntil(lambda: not self.window.jobs.busy, timeout=TIMEOUT_MS)
 
     def show_tab(self, tab: QWidget) -> None:
         self.window.resize(1400, 800)
@@ -56,11 +38,9 @@ class Studio:
         self.wait_idle()
 
     def moderate(self, steps: int) -> None:
+        """Moderate digit 7 for `steps` steps."""
         self.window.forget_panel.class_button("7").click()
-        self.window.job_panel.steps_box.setValue(steps)
-        self.window.job_panel.start_button.click()
-        self.qtbot.waitUntil(lambda: self.window.moderated is not None, timeout=TIMEOUT_MS)
-        self.wait_idle()
+        super().moderate(steps)
 
     def run(self, tab) -> None:
         self.qtbot.mouseClick(tab.run_button, Qt.MouseButton.LeftButton)
@@ -70,7 +50,7 @@ class Studio:
 
 @pytest.fixture
 def studio(qtbot, base_checkpoint, monkeypatch):
-    studio = Studio(qtbot, base_checkpoint, monkeypatch)
+    studio = Studio(qtbot, monkeypatch, base_checkpoint)
     assert studio.errors == []
     yield studio
     # A visible window shows an unsaved-changes dialog when it closes, and a hidden one closes without it.

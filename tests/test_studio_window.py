@@ -12,54 +12,23 @@ from PySide6.QtWidgets import QApplication, QFileDialog
 
 from engine.checkpoint import load_checkpoint
 from engine.data import bundled_mnist
-from engine.detector import DetectorConfig
 from msgm_studio.image_view import ImageGridView, tile_images
 from msgm_studio.main_window import MainWindow
 from resources import BASE_MODEL
-from tests.studio_helpers import FAST_MODERATION, send_drop
+from tests import studio_helpers as helpers
+from tests.studio_helpers import TIMEOUT_MS, send_drop
 
-TIMEOUT_MS = 120_000
-
-
-class Studio:
-    """A window opened on the base model, with small sample grids and the error texts it showed."""
-
-    def __init__(self, qtbot, checkpoint: Path, monkeypatch) -> None:
-        self.qtbot = qtbot
-        self.window = MainWindow(checkpoint=None, device="cpu")
-        qtbot.addWidget(self.window)
-        self.window.sample_count = 4
-        self.window.sampler_steps = 5
-        self.window.moderation_overrides = dict(FAST_MODERATION)
-        # Image forget sets train a forget detector first; a few steps keep the tests fast.
-        self.window.detector_config = DetectorConfig(steps=40, rounds=1)
-        self.errors: list[str] = []
-        monkeypatch.setattr(self.window, "show_error", self.errors.append)
-        self.window.open_checkpoint(checkpoint)
-        self.wait_idle()
-
-    def wait_idle(self) -> None:
-        self.qtbot.waitUntil(lambda: not self.window.jobs.busy, timeout=TIMEOUT_MS)
-
-    def view(self, role: str) -> ImageGridView:
-        return self.window.compare_panel.views[role]
-
+class Studio(helpers.Studio):
     def drop(self, paths: list[Path]) -> None:
         """Deliver a drop of local files onto the window, as a file manager would."""
         entered, dropped = send_drop(self.window, paths)
         assert entered
         assert dropped
 
-    def moderate(self, steps: int) -> None:
-        self.window.job_panel.steps_box.setValue(steps)
-        self.qtbot.mouseClick(self.window.job_panel.start_button, Qt.MouseButton.LeftButton)
-        self.qtbot.waitUntil(lambda: self.view("moderated").has_images, timeout=TIMEOUT_MS)
-        self.wait_idle()
-
 
 @pytest.fixture
 def studio(qtbot, base_checkpoint, monkeypatch) -> Studio:
-    studio = Studio(qtbot, base_checkpoint, monkeypatch)
+    studio = Studio(qtbot, monkeypatch, base_checkpoint)
     assert studio.errors == []
     return studio
 
