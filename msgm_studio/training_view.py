@@ -95,7 +95,7 @@ def _faint(colour: str, alpha: int) -> QColor:
 
 
 def _is_step_entry(entry) -> bool:
-    """Whether `entry` is [step, {name: number}], as history() writes it."""
+    """Tell whether `entry` is [step, {name: number}], as history() writes it."""
     return (isinstance(entry, (list, tuple)) and len(entry) == 2 and isinstance(entry[0], int)
             and isinstance(entry[1], dict) and all(isinstance(value, (int, float)) for value in entry[1].values()))
 
@@ -317,7 +317,7 @@ class TrainingView(QWidget):
         self._schedule_redraw()
 
     def history(self) -> dict:
-        """The losses, measurements and score diagnostics shown, as JSON-ready lists, for a project to keep."""
+        """Return the losses, measurements and score diagnostics shown, as JSON-ready lists, for a project to keep."""
         return {
             "losses": [[step, values] for step, values in self._losses],
             "measurements": [[step, values] for step, values in self._measurements],
