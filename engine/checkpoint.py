@@ -13,8 +13,8 @@ import tempfile
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
 from engine import __version__
 from engine.errors import UserError
@@ -106,30 +106,48 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Sco
     raise UserError(f"{path} is not a checkpoint MSGM Studio can read; choose a .safetensors file it exported")
 
 
-def _load_safetensors(path: Path, device: str | torch.device) -> ScoreModel:
-    try:
-        from safetensors import safe_open
+def read_safetensors_document(path: Path, key: str, format_version: int, what: str,
+                              fix: str) -> tuple[dict | None, dict[str, torch.Tensor]]:
+    """Read the JSON document under metadata `key` and all tensors (on the CPU) of a safetensors file.
 
+    Returns (None, tensors) when the file has no `key` metadata, so that the caller can say what the
+    file is instead. Raises a UserError, ending with `fix`, for a file that is not safetensors, a document
+    that is not a JSON object, or one written by a newer format version. `what` names the expected
+    kind of file, e.g. "a safetensors file" or "an MSGM Studio project".
+    """
+    try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
-        tensors = load_file(str(path), device="cpu")
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()}
     except (SafetensorError, OSError, ValueError) as error:
-        raise UserError(f"{path} is damaged or not a safetensors file ({error}); export it again") from error
+        raise UserError(f"{path} is damaged or not {what} ({error}); {fix}") from error
+    if key not in metadata:
+        return None, tensors
+    try:
+        document = json.loads(metadata[key])
+    except json.JSONDecodeError as error:
+        raise UserError(f"{path} has invalid {key} metadata ({error}); {fix}") from error
+    if not isinstance(document, dict):
+        raise UserError(f"{path} has invalid {key} metadata (not a JSON object); {fix}")
+    if document.get("format_version", 0) > format_version:
+        raise UserError(f"{path} was written by a newer MSGM Studio ({document.get('producer')}); update msgm-studio")
+    return document, tensors
 
-    if METADATA_KEY not in metadata:
+
+def _load_safetensors(path: Path, device: str | torch.device) -> ScoreModel:
+    document, tensors = read_safetensors_document(path, METADATA_KEY, FORMAT_VERSION, "a safetensors file",
+                                                  "export it again")
+    if document is None:
         raise UserError(
             f"{path} is a safetensors file without MSGM Studio metadata, so its architecture and SDE are "
             "unknown; open a checkpoint written by msgm-studio"
         )
     try:
-        document = json.loads(metadata[METADATA_KEY])
         unet_config = UNetConfig.from_dict(document["network"])
         sde_config = SDEConfig.from_dict(document["sde"])
         image = ImageSpec.from_dict(document["image"])
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+    except (KeyError, TypeError, ValueError) as error:
         raise UserError(f"{path} has invalid MSGM Studio metadata ({error}); export it again") from error
-    if document.get("format_version", 0) > FORMAT_VERSION:
-        raise UserError(f"{path} was written by a newer MSGM Studio ({document.get('producer')}); update msgm-studio")
 
     try:
         network = UNet(unet_config)

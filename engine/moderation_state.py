@@ -20,11 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from engine import __version__
-from engine.checkpoint import atomic_write
+from engine.checkpoint import atomic_write, read_safetensors_document
 from engine.errors import UserError
 from engine.score_model import ScoreModel
 from engine.training import Optimisation
@@ -167,20 +166,13 @@ def load_state(path: str | Path) -> ModerationState:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"saved moderation state not found: {path}; check the path")
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-        tensors = load_file(str(path), device="cpu")
-    except (SafetensorError, OSError, ValueError) as error:
-        raise UserError(f"{path} is damaged or not a safetensors file ({error}); start a new moderation") from error
-    if METADATA_KEY not in metadata:
+    document, tensors = read_safetensors_document(path, METADATA_KEY, FORMAT_VERSION, "a safetensors file",
+                                                  "start a new moderation")
+    if document is None:
         raise UserError(f"{path} is not a saved moderation state (it has no {METADATA_KEY} metadata); "
                         "choose a file written by autosave")
 
     try:
-        document = json.loads(metadata[METADATA_KEY])
-        if document.get("format_version", 0) > FORMAT_VERSION:
-            raise UserError(f"{path} was written by a newer MSGM Studio ({document.get('producer')}); update msgm-studio")
         optimizer_state: dict[int, dict[str, torch.Tensor]] = {}
         for key, value in tensors.items():
             if key.startswith("optimizer."):

@@ -31,11 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from engine import __version__
-from engine.checkpoint import atomic_write
+from engine.checkpoint import atomic_write, read_safetensors_document
 from engine.errors import UserError
 from engine.score_model import ImageSpec, ScoreModel
 from engine.sde import SDEConfig
@@ -120,23 +119,11 @@ def load_project(path: str | Path, device: str | torch.device = "cpu") -> Loaded
     path = Path(path)
     if not path.is_file():
         raise UserError(f"project not found: {path}; check the path")
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-            tensors = {name: handle.get_tensor(name) for name in handle.keys()}
-    except (SafetensorError, OSError, ValueError) as error:
-        raise UserError(f"{path} is not an MSGM Studio project or is damaged ({error}); choose a .msgmproj file") from error
-    if METADATA_KEY not in metadata:
+    document, tensors = read_safetensors_document(path, METADATA_KEY, FORMAT_VERSION, "an MSGM Studio project",
+                                                  "choose a .msgmproj file, or save the project again")
+    if document is None:
         raise UserError(f"{path} is a safetensors file but not an MSGM Studio project; open it with File > Open… "
                         "if it is a checkpoint")
-    try:
-        document = json.loads(metadata[METADATA_KEY])
-    except json.JSONDecodeError as error:
-        raise UserError(f"{path} has invalid project metadata ({error}); save the project again") from error
-    if not isinstance(document, dict):
-        raise UserError(f"{path} has invalid project metadata; save the project again")
-    if document.get("format_version", 0) > FORMAT_VERSION:
-        raise UserError(f"{path} was written by a newer MSGM Studio ({document.get('producer')}); update msgm-studio")
 
     try:
         checkpoint, found = _resolve_checkpoint(document["checkpoint"], path)
