@@ -72,25 +72,34 @@ class ModerationConfig:
     # BF16 or AMX) and float32 elsewhere. "fp32" and "bf16" force one of them.
     precision: str = "auto"
 
-    def validate(self) -> None:
-        """Raise a UserError naming the first setting that cannot work."""
+    def problems(self) -> list[tuple[str, tuple[str, ...]]]:
+        """List every setting that cannot work: (message, names of the fields behind it), in field order."""
         if self.method not in METHODS:
-            raise UserError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+            return [(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}", ("method",))]
         checks = [
-            (self.steps >= 1, "steps must be at least 1"),
-            (self.retain_batch_size >= 1 and self.forget_batch_size >= 1, "batch sizes must be at least 1"),
-            (self.lr > 0, "the learning rate must be positive"),
-            (self.forget_period >= 1, "the forget period K must be at least 1"),
-            (0 < self.forget_t_min < self.forget_t_max <= 1, "the forget time range needs 0 < t_min < t_max <= 1"),
-            (0 <= self.ema_decay < 1, "the EMA decay must be in [0, 1)"),
-            (self.retain_weight >= 0 and self.forget_weight >= 0, "loss weights cannot be negative"),
-            (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
-            (self.preview_every >= 0 and self.monitor_every >= 0, "preview and monitor intervals cannot be negative"),
-            (self.preview_count >= 1 and self.monitor_count >= 1, "preview and monitor sample counts must be at least 1"),
+            (self.steps >= 1, "steps must be at least 1", ("steps",)),
+            (self.retain_batch_size >= 1, "the retain batch size must be at least 1", ("retain_batch_size",)),
+            (self.forget_batch_size >= 1, "the forget batch size must be at least 1", ("forget_batch_size",)),
+            (self.lr > 0, "the learning rate must be positive", ("lr",)),
+            (self.forget_period >= 1, "the forget period K must be at least 1", ("forget_period",)),
+            (0 < self.forget_t_min < self.forget_t_max <= 1,
+             "the forget time range needs 0 < t from < t to <= 1", ("forget_t_min", "forget_t_max")),
+            (0 <= self.ema_decay < 1, "the EMA decay must be in [0, 1)", ("ema_decay",)),
+            (self.retain_weight >= 0, "the retain weight cannot be negative", ("retain_weight",)),
+            (self.forget_weight >= 0, "the forget weight cannot be negative", ("forget_weight",)),
+            (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}", ("precision",)),
+            (self.preview_every >= 0, "the preview interval cannot be negative", ("preview_every",)),
+            (self.monitor_every >= 0, "the measurement interval cannot be negative", ("monitor_every",)),
+            (self.preview_count >= 1, "the preview sample count must be at least 1", ("preview_count",)),
+            (self.monitor_count >= 1, "the measured sample count must be at least 1", ("monitor_count",)),
         ]
-        for passed, message in checks:
-            if not passed:
-                raise UserError(f"invalid moderation settings: {message}")
+        return [(message, names) for passed, message, names in checks if not passed]
+
+    def validate(self) -> None:
+        """Raise a UserError naming every setting that cannot work."""
+        problems = self.problems()
+        if problems:
+            raise UserError(f"invalid moderation settings: {'; '.join(message for message, _names in problems)}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -127,6 +136,7 @@ class ModerationResult:
     seconds: float
     last_values: dict[str, float] = field(default_factory=dict)
     state: ModerationState | None = None
+    judge: ForgetJudge | None = None  # the forget judge the run was given, for judging samples afterwards
 
 
 def iter_moderate(
@@ -238,7 +248,8 @@ def iter_moderate(
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     })
     result = ModerationResult(model=result_model, steps_done=step, cancelled=cancelled,
-                              seconds=earlier_seconds + clock.elapsed, last_values=values, state=state_after(step))
+                              seconds=earlier_seconds + clock.elapsed, last_values=values, state=state_after(step),
+                              judge=judge)
     yield Finished(result=result, cancelled=cancelled)
 
 

@@ -111,7 +111,10 @@ def iter_sample(
             s = _batched(model, score, x, t, config.batch_size)
             g = sde.diffusion(t_tensor).reshape(-1, 1, 1, 1)
             z = torch.randn(x.shape, generator=generator)
-            x = x + (sde.drift(x, t_tensor) - g**2 * s) * dt + g * math.sqrt(-dt) * z
+            x = x + (sde.drift(x, t_tensor) - g**2 * s) * dt
+            if index < steps - 1 or not config.denoise:
+                # The last step returns the mean: noise added there would stay in the image as faint speckle.
+                x = x + g * math.sqrt(-dt) * z
 
         if step_hook is not None:
             x = step_hook(x, t_next, generator)

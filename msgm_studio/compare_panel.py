@@ -53,8 +53,9 @@ def verdict_text(forget_flags: np.ndarray, judge_name: str) -> str:
 def classifier_judge_name(forget_classes: list[int], class_names: list[str], image_count: int = 0) -> str:
     """Name the classifier judge; with forget images besides the classes, say that it does not look for them."""
     names = ", ".join(class_names[index] for index in forget_classes)
-    unjudged = (f" (only the classes: the {image_count} forget image(s) are judged by a detector, "
-                "trained when moderation starts)") if image_count else ""
+    images = "1 forget image is" if image_count == 1 else f"{image_count} forget images are"
+    unjudged = (f" (the classes only: the {images} judged by a detector, which moderation trains)"
+                if image_count else "")
     return f"{CLASSIFIER_JUDGE}, classified as {names}{unjudged}"
 
 

@@ -27,13 +27,14 @@ from PySide6.QtWidgets import (
 )
 
 from engine.checkpoint import save_checkpoint
-from engine.data import IMAGE_SUFFIXES, LoadedImages, load_images, model_to_uint8
-from engine.detector import DetectorConfig
+from engine.data import IMAGE_SUFFIXES, LoadedImages, load_images, model_to_uint8, uint8_to_model
+from engine.detector import Detector, DetectorConfig
 from engine.device import pick_device
 from engine.errors import UserError
 from engine.jobs import Metrics, Preview, Progress, ScoreDiagnostic
 from engine.moderation import ModerationConfig, ModerationResult
 from engine.moderation_state import ModerationState
+from engine.objectives import METHODS
 from engine.score_model import ScoreModel
 from msgm_studio.autosave import Autosave
 from msgm_studio.compare_panel import ComparePanel
@@ -75,6 +76,8 @@ class MainWindow(QMainWindow):
         self.moderation_overrides: dict = {}
         # Training settings of the forget detector for forget sets beyond bundled classes (None: the defaults).
         self.detector_config: DetectorConfig | None = None
+        # The forget detector of the last moderation; it judges new samples until the forget set or model changes.
+        self.forget_detector: Detector | None = None
         self.device = pick_device(device)
 
         self.original: ScoreModel | None = None
@@ -297,7 +300,7 @@ class MainWindow(QMainWindow):
         self.job_panel.pause_button.clicked.connect(self.toggle_pause)
         self.job_panel.cancel_button.clicked.connect(self.jobs.cancel)
         self.forget_panel.files_requested.connect(self.add_forget_files)
-        self.forget_panel.changed.connect(self._update_forget_rates)
+        self.forget_panel.changed.connect(self._forget_set_changed)
         self.forget_panel.notice.connect(self._show_status)
         self.compare_panel.sample_button.clicked.connect(self.sample_again)
         self.compare_panel.grid_size_changed.connect(self.set_sample_count)
@@ -313,7 +316,10 @@ class MainWindow(QMainWindow):
         QMessageBox.warning(self, APP_NAME, text)
 
     def open_checkpoint(self, path: str | Path | None = None) -> None:
-        """Load a checkpoint on the job engine. Without `path`, ask for one with a file dialog."""
+        """Load a checkpoint on the job engine, then ask about unsaved changes and show it. Without `path`, ask with a dialog.
+
+        The file is read first so that a file that is no checkpoint gives its error before any question.
+        """
         if path is None:
             chosen, _ = QFileDialog.getOpenFileName(self, "Open checkpoint", str(self.last_folder), CHECKPOINT_FILTER)
             if not chosen:
@@ -321,8 +327,7 @@ class MainWindow(QMainWindow):
             path = chosen
         path = Path(path)
         device = self.device
-        self.session.maybe_save_changes(lambda: self.jobs.submit(
-            "load", f"Opening {path.name}", lambda control: call(open_model, path, device), context=path))
+        self.jobs.submit("load", f"Opening {path.name}", lambda control: call(open_model, path, device), context=path)
 
     def add_forget_files(self, paths: list[Path]) -> None:
         """Read image files and folders on the job engine and add them to the forget set."""
@@ -469,7 +474,7 @@ class MainWindow(QMainWindow):
         self.job_panel.set_running(None)
         self.job_panel.show_status(f"{job.title}: done")
         if job.kind == "load":
-            self._show_model(result, job.context)
+            self.session.maybe_save_changes(lambda: self._show_checkpoint(result, job.context))
         elif job.kind == "sample":
             self._show_samples(result)
         elif job.kind == "moderate":
@@ -503,8 +508,14 @@ class MainWindow(QMainWindow):
 
     # Results
 
+    def _show_checkpoint(self, model: ScoreModel, path: Path) -> None:
+        """Show a checkpoint opened by itself, which starts a new session."""
+        self._show_model(model, path)
+        self.session.start_new(path)
+
     def _show_model(self, model: ScoreModel, path: Path) -> None:
         self.original, self.moderated, self.checkpoint_path = model, None, path
+        self.forget_detector = None
         self._share_models()
         if path.resolve().parent != BASE_MODEL.resolve().parent:
             self.last_folder.remember(path)
@@ -533,16 +544,29 @@ class MainWindow(QMainWindow):
         count, seed, steps = self.sample_count, self.compare_panel.seed_box.value(), self.sampler_steps
         self.compare_panel.set_grid_size(count)
         names = " and ".join(f"{role} model" for role in models)
+        judge = self.forget_detector
         self.jobs.submit("sample", f"Sampling the {names}",
-                         lambda control: iter_sample_models(models, count, seed, steps, control), context=list(models))
+                         lambda control: iter_sample_models(models, count, seed, steps, control, judge), context=list(models))
 
     def _show_samples(self, samples: dict[str, SampleSet]) -> None:
         for role, sample_set in samples.items():
             self.compare_panel.show_samples(role, sample_set)
         self._update_forget_rates()
+        detector = self.forget_detector
+        for role, sample_set in samples.items():
+            if sample_set.forget_scores is not None and detector is not None:
+                self.compare_panel.show_verdicts(role, sample_set.forget_scores, detector.name)
 
     def _show_moderation_result(self, result: ModerationResult, config: ModerationConfig) -> None:
         self.moderated = result.model
+        # A trained detector judges the samples of both models until the forget set changes.
+        self.forget_detector = result.judge if isinstance(result.judge, Detector) else None
+        original_samples = self.compare_panel.samples.get("original")
+        if self.forget_detector is not None and original_samples is not None:
+            # A small network on a grid of small images: milliseconds, so it runs here rather than as a job.
+            images = uint8_to_model(original_samples.images.transpose(0, 3, 1, 2))
+            self.compare_panel.show_verdicts("original", self.forget_detector.probability(images).numpy(),
+                                             self.forget_detector.name)
         self._share_models()
         if result.cancelled:
             text = (f"Moderation ({config.method}) cancelled after {result.steps_done} of {config.steps} steps. "
@@ -564,6 +588,10 @@ class MainWindow(QMainWindow):
             more = f"\n… and {len(loaded.failures) - 10} more" if len(loaded.failures) > 10 else ""
             self.show_error(f"{len(loaded.failures)} item(s) could not be added to the forget set:\n{listed}{more}\n\n"
                             "Add PNG, JPEG, BMP, WebP or TIFF images, or folders that contain them.")
+
+    def _forget_set_changed(self) -> None:
+        self.forget_detector = None
+        self._update_forget_rates()
 
     def _update_forget_rates(self) -> None:
         forget_set = self.forget_panel.forget_set
@@ -607,12 +635,17 @@ class MainWindow(QMainWindow):
         save_settings(self.settings)
 
     def apply_moderation_settings(self, settings: dict) -> None:
-        """Show saved moderation settings in the window. Invalid settings are logged and left out."""
-        try:
-            config = ModerationConfig.from_dict({**ModerationConfig().to_dict(), **settings})
-            config.validate()
-        except (UserError, TypeError, ValueError) as error:
-            log.warning("ignoring the saved moderation settings %r: %s", settings, error)
+        """Show saved moderation settings in the window.
+
+        Values out of range are shown marked, so that the user sees and corrects them. Settings of the
+        wrong type or with an unknown method are logged and left out.
+        """
+        defaults = ModerationConfig().to_dict()
+        config = ModerationConfig.from_dict({**defaults, **settings})
+        wrong_types = [name for name, default in defaults.items() if not _same_type(getattr(config, name), default)]
+        if wrong_types or config.method not in METHODS:
+            log.warning("ignoring the saved moderation settings %r: unknown method or wrong types of %s",
+                        settings, ", ".join(wrong_types) or "none")
             return
         self.job_panel.settings_form.set_config(config)
 
@@ -761,3 +794,12 @@ class MainWindow(QMainWindow):
                 "studio offers to resume it at the next start.")
         answer = QMessageBox.question(self, APP_NAME, text)
         return answer == QMessageBox.StandardButton.Yes
+
+
+def _same_type(value: object, default: object) -> bool:
+    """Tell whether a saved setting has the type of its default; an int may stand for a float."""
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    return isinstance(value, type(default))

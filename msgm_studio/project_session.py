@@ -108,6 +108,12 @@ class ProjectSession(QObject):
             self.dirty = True
             self.window.update_title()
 
+    def start_new(self, checkpoint: Path) -> None:
+        """Start a new, unsaved session on `checkpoint`, which the window has just shown by itself."""
+        self.path = None
+        self.window.remember_file(checkpoint)
+        self.mark_clean()
+
     def mark_clean(self) -> None:
         self.dirty = False
         self.window.update_title()
@@ -420,11 +426,6 @@ class ProjectSession(QObject):
     def _job_finished(self, job, result: object, cancelled: bool) -> None:
         if isinstance(job.context, _Continuation):
             job.context.handle(result)
-        elif job.kind == "load":
-            # A checkpoint opened by itself starts a new, unsaved session.
-            self.path = None
-            self.window.remember_file(job.context)
-            self.mark_clean()
         elif job.kind == "moderate":
             self._moderation_ended(job)
             self.mark_dirty()

@@ -9,7 +9,7 @@ the last `set_config`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -214,9 +214,9 @@ class SettingsForm(QWidget):
                     widget.setChecked(bool(value))
         finally:
             self._filling = False
-        self._update_enabled()
         self._sync_preset_box()
         self.check()
+        self._update_enabled()
 
     def check(self) -> bool:
         """Mark the fields behind any problem and describe it below the form; return whether the settings are valid."""
@@ -246,23 +246,11 @@ class SettingsForm(QWidget):
         """
         self.clear_marks()
         config = replace(self.config(), **(overrides or {}))
-        problems: list[str] = []
-        implicated: set[str] = set()
-        candidate = config
-        # validate() reports the first problem only. Resetting the fields behind it shows the next one.
-        for _ in range(len(KNOBS) + 1):
-            message = _problem(candidate)
-            if message is None:
-                break
-            problems.append(message.removeprefix("invalid moderation settings: "))
-            culprits = self._fields_behind(candidate, message)
-            if not culprits:
-                break
-            implicated |= culprits
-            candidate = replace(candidate, **{name: getattr(STUDIO_DEFAULTS, name) for name in culprits})
+        problems = config.problems()
         if problems:
+            implicated = {name for _message, names in problems for name in names}
             self._mark({name: "" for name in implicated if name in self.fields and name not in (overrides or {})})
-            raise UserError(f"invalid moderation settings: {'; '.join(problems)}")
+            raise UserError(f"invalid moderation settings: {'; '.join(message for message, _names in problems)}")
         return config
 
     def _read(self) -> tuple[dict, dict[str, str]]:
@@ -281,13 +269,6 @@ class SettingsForm(QWidget):
                 except ValueError:
                     unreadable[knob.name] = text
         return values, unreadable
-
-    @staticmethod
-    def _fields_behind(config: ModerationConfig, message: str) -> set[str]:
-        """Names of the settings that, reset to the studio default one at a time, remove `message`."""
-        names = {item.name for item in fields(config)}
-        return {name for name in names
-                if _problem(replace(config, **{name: getattr(STUDIO_DEFAULTS, name)})) != message}
 
     # Presets
 
@@ -322,9 +303,9 @@ class SettingsForm(QWidget):
     def _field_edited(self, *_args) -> None:
         if self._filling:
             return
-        self._update_enabled()
         self._sync_preset_box()
         self.check()
+        self._update_enabled()
         self.changed.emit()
 
     def _mark(self, names: dict[str, str]) -> None:
@@ -354,15 +335,9 @@ class SettingsForm(QWidget):
             enabled = not knob.forget_term or method != "retain-only"
             if knob.name == "margin":
                 enabled = method == "obtuse"
-            self.fields[knob.name].setEnabled(enabled)
-
-
-def _problem(config: ModerationConfig) -> str | None:
-    try:
-        config.validate()
-    except UserError as error:
-        return str(error)
-    return None
+            widget = self.fields[knob.name]
+            # A field marked invalid stays editable, so that the user can correct it under any method.
+            widget.setEnabled(enabled or bool(widget.property("invalid")))
 
 
 def _training_settings(config: ModerationConfig) -> dict:

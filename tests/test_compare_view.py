@@ -248,7 +248,7 @@ def test_classifier_verdicts_of_a_mixed_forget_set_say_the_images_are_not_judged
 
     text = panel.rate_labels["moderated"].text()
     assert "classified as 7" in text
-    assert "the 3 forget image(s) are judged by a detector" in text
+    assert "the 3 forget images are judged by a detector" in text
 
 
 def test_judge_probabilities_mark_samples_above_threshold(panel):

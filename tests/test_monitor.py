@@ -117,9 +117,9 @@ def test_retain_only_without_forget_images(base_model, digits):
 
 
 def test_negative_monitor_interval_rejected():
-    with pytest.raises(UserError, match="intervals cannot be negative"):
+    with pytest.raises(UserError, match="the measurement interval cannot be negative"):
         ModerationConfig(monitor_every=-1).validate()
-    with pytest.raises(UserError, match="sample counts must be at least 1"):
+    with pytest.raises(UserError, match="the measured sample count must be at least 1"):
         ModerationConfig(monitor_count=0).validate()
 
 

@@ -199,8 +199,8 @@ def test_unsaved_changes_prompt_before_open(qtbot, monkeypatch, tmp_path, model_
     assert window.isWindowModified()
 
     window.open_checkpoint(base_checkpoint)
+    wait_idle(qtbot, window)
     assert len(prompts) == 1
-    assert not window.jobs.busy
     assert window.checkpoint_path == model_copy
 
     answers[0] = DISCARD
@@ -211,16 +211,17 @@ def test_unsaved_changes_prompt_before_open(qtbot, monkeypatch, tmp_path, model_
     assert not window.session.dirty
 
 
-def test_unreadable_project_errors_before_asking_about_changes(qtbot, monkeypatch, tmp_path, model_copy):
+@pytest.mark.parametrize("name", ["notes.msgmproj", "notes.safetensors"])
+def test_unreadable_file_errors_before_asking_about_changes(qtbot, monkeypatch, tmp_path, model_copy, name):
     window, errors = open_window(qtbot, monkeypatch, model_copy)
     window.show()
     prompts = []
     monkeypatch.setattr(window.session, "ask_save_changes", lambda: prompts.append(True) or CANCEL)
     window.forget_panel.class_button("1").click()
-    bad = tmp_path / "notes.msgmproj"
-    bad.write_text("not a project")
+    bad = tmp_path / name
+    bad.write_text("not a project or checkpoint")
 
-    window.session.open(bad)
+    window.open_file(bad)
     wait_idle(qtbot, window)
 
     assert prompts == []

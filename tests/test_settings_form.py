@@ -87,7 +87,7 @@ def test_invalid_time_range_marks_both_fields(qtbot, form):
     type_text(qtbot, form, "forget_t_max", "0.02")
     form.advanced_button.setChecked(False)
 
-    with pytest.raises(UserError, match="forget time range needs 0 < t_min < t_max <= 1"):
+    with pytest.raises(UserError, match="forget time range needs 0 < t from < t to <= 1"):
         form.validated_config()
     assert form.invalid_fields() == ["forget_t_min", "forget_t_max"]
     assert form.advanced.isVisibleTo(form)
@@ -96,6 +96,30 @@ def test_invalid_time_range_marks_both_fields(qtbot, form):
     assert form.invalid_fields() == []
     assert form.validated_config().forget_t_min == 0.01
     assert form.invalid_fields() == []
+
+
+def test_one_problem_reported_alone(qtbot, form):
+    type_text(qtbot, form, "forget_t_min", "0.3")
+    type_text(qtbot, form, "forget_t_max", "1.0")
+    type_text(qtbot, form, "ema_decay", "1")
+
+    assert form.invalid_fields() == ["ema_decay"]
+    assert "EMA decay" in form.problem_label.text()
+    assert "time range" not in form.problem_label.text()
+
+
+def test_invalid_field_stays_editable_under_any_method(qtbot, form):
+    type_text(qtbot, form, "forget_t_min", "0.9")
+    type_text(qtbot, form, "forget_t_max", "0.5")
+    form.method_box.setCurrentText("retain-only")
+
+    assert form.fields["forget_t_min"].isEnabled()
+    assert form.fields["forget_t_max"].isEnabled()
+    assert not form.fields["forget_weight"].isEnabled()
+
+    type_text(qtbot, form, "forget_t_min", "0.1")
+    assert form.invalid_fields() == []
+    assert not form.fields["forget_t_min"].isEnabled()
 
 
 def test_problems_show_while_typing(qtbot, form):

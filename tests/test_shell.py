@@ -164,6 +164,20 @@ def test_invalid_settings_values_are_replaced(qtbot, monkeypatch, caplog, tmp_pa
     assert "ignoring the saved moderation settings" in caplog.text
 
 
+def test_saved_settings_out_of_range_are_shown_marked(qtbot, monkeypatch):
+    settings_path().write_text(json.dumps({"moderation": {"method": "orthogonal", "forget_t_min": 0.9,
+                                                          "forget_t_max": 0.5, "steps": 12}}))
+
+    window, errors = open_window(qtbot, monkeypatch)
+
+    form = window.job_panel.settings_form
+    assert errors == []
+    assert window.job_panel.method_box.currentText() == "orthogonal"
+    assert window.job_panel.steps_box.value() == 12
+    assert form.invalid_fields() == ["forget_t_min", "forget_t_max"]
+    assert "forget time range" in form.problem_label.text()
+
+
 # Menus, toolbar and shortcuts
 
 
