@@ -10,7 +10,7 @@ from typing import TypeVar
 
 import numpy as np
 import torch
-from PySide6.QtCore import QSize, QSignalBlocker, Qt, Signal
+from PySide6.QtCore import QEvent, QSize, QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QAction, QIcon, QKeySequence, QPixmap, QUndoCommand, QUndoStack
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -66,6 +66,18 @@ class _ForgetSetEdit(QUndoCommand):
         self._panel._show_state(self._before)
 
 
+# Fusion draws a checked button barely darker than an unchecked one, which is hard to see in the dark
+# theme, so the palette's highlight marks the chosen classes. A style sheet that styles one state must
+# style them all, or the others lose the palette's colours.
+CLASS_BUTTON_STYLE = (
+    "QPushButton { background-color: palette(button); color: palette(button-text); "
+    "border: 1px solid palette(mid); border-radius: 3px; padding: 3px; }"
+    "QPushButton:hover { border-color: palette(highlight); }"
+    "QPushButton:checked { background-color: palette(highlight); color: palette(highlighted-text); }"
+    "QPushButton:disabled { color: palette(mid); }"
+)
+
+
 class ForgetSetPanel(QGroupBox):
     """Edits `forget_set`: class buttons for the bundled data and a list of thumbnails of every entry.
 
@@ -102,11 +114,8 @@ class ForgetSetPanel(QGroupBox):
         self.classes_label = QLabel("Classes of the bundled data:")
         layout.addWidget(self.classes_label)
         class_area = QWidget()
-        # Fusion draws a checked button barely darker than an unchecked one, which is hard to see in the
-        # dark theme; the palette's highlight marks the chosen classes in both themes.
-        class_area.setStyleSheet("QPushButton:checked { background-color: palette(highlight); "
-                                 "color: palette(highlighted-text); border: 1px solid palette(dark); "
-                                 "border-radius: 3px; padding: 3px; }")
+        class_area.setStyleSheet(CLASS_BUTTON_STYLE)
+        self._class_area = class_area
         self._class_grid = QGridLayout(class_area)
         self._class_grid.setContentsMargins(0, 0, 0, 0)
         self._class_grid.setSpacing(4)
@@ -322,6 +331,12 @@ class ForgetSetPanel(QGroupBox):
             with QSignalBlocker(button):
                 button.setChecked(index in self.forget_set.classes)
         self._refresh()
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
+            # A style sheet resolves palette(...) when it is set, so a new theme needs it set again.
+            self._class_area.setStyleSheet(CLASS_BUTTON_STYLE)
+        super().changeEvent(event)
 
     # Dialogs and drops
 

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QMessageBox,
+    QProgressBar,
     QScrollArea,
     QSplitter,
     QStyle,
@@ -143,7 +144,11 @@ class MainWindow(QMainWindow):
         splitter.setStretchFactor(1, 1)
         splitter.setCollapsible(0, False)
         self.setCentralWidget(splitter)
-        self.statusBar()
+        # The job panel's progress can be scrolled out of sight in the sidebar, so the status bar repeats it.
+        self.status_progress = QProgressBar()
+        self.status_progress.setMaximumWidth(240)
+        self.status_progress.hide()
+        self.statusBar().addPermanentWidget(self.status_progress)
 
     def _fit_sidebar(self) -> None:
         """Widen the sidebar to its content, which grows when a model adds class buttons."""
@@ -295,6 +300,7 @@ class MainWindow(QMainWindow):
         self.jobs.failed.connect(self._job_failed)
         self.jobs.rejected.connect(self._show_status)
         self.jobs.busy_changed.connect(lambda _busy: self._update_actions())
+        self.jobs.busy_changed.connect(lambda busy: self.status_progress.setVisible(busy))
 
         self.job_panel.start_button.clicked.connect(self.start_moderation)
         self.job_panel.pause_button.clicked.connect(self.toggle_pause)
@@ -447,9 +453,15 @@ class MainWindow(QMainWindow):
 
     def _job_started(self, job: Job) -> None:
         self.job_panel.set_running(job.title)
+        self.status_progress.setRange(0, 0)
+        self.status_progress.setToolTip(job.title)
+        self.status_progress.show()
 
     def _job_progress(self, job: Job, progress: Progress) -> None:
         self.job_panel.show_progress(job.title, progress)
+        self.status_progress.setRange(0, progress.total)
+        self.status_progress.setValue(progress.step)
+        self.status_progress.setFormat(self.job_panel.progress_bar.format())
         if job.kind == "moderate" and not progress.phase:
             self.training_view.add_progress(progress.step, progress.values)
 

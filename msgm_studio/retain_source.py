@@ -78,7 +78,7 @@ def iter_retain_candidates(original: ScoreModel, source: RetainSource, forget_cl
         if len(loaded.images) < SMALL_RETAIN_SET:
             yield Message(f"the retain folder has only {len(loaded.images):,} images: the model will keep little "
                           f"besides them. Use a folder of at least {SMALL_RETAIN_SET} images of what it should "
-                          "still generate, or the bundled digits or the model's own samples", "warning")
+                          "still generate, or the bundled digits or the model's own samples.", "warning")
         yield Finished(result=loaded.images)
         return
 

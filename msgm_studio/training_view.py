@@ -220,8 +220,8 @@ class TrainingView(QWidget):
         legend.setLabelTextColor(text_colour)
         for _sample, label in legend.items:
             label.setText(label.text)  # a label keeps its old colour until its text is set again
-        # A translucent background keeps the legend readable where a curve passes behind it.
-        legend.setBrush(pg.mkBrush(_faint(background.name(), 210)))
+        # A half-transparent background keeps the legend readable and the curves behind it visible.
+        legend.setBrush(pg.mkBrush(_faint(background.name(), 140)))
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):

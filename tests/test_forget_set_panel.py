@@ -532,3 +532,20 @@ def test_other_model_offers_folder_and_samples(qtbot, monkeypatch, tmp_path):
     assert studio.errors == []
     assert studio.window.moderated.history[-1]["forget_set"] == "1 drawing"
     assert studio.window.moderated.history[-1]["retain_images"] <= 6
+
+
+def test_class_buttons_follow_a_theme_switch(qtbot, panel):
+    from msgm_studio.theme import apply_theme
+
+    def face_lightness(button) -> int:
+        image = button.grab().toImage()
+        return image.pixelColor(image.width() // 4, image.height() // 2).lightness()
+
+    panel.show()
+    try:
+        apply_theme("light")
+        qtbot.waitUntil(lambda: face_lightness(panel.class_button("1")) > 150, timeout=5_000)
+        apply_theme("dark")
+        qtbot.waitUntil(lambda: face_lightness(panel.class_button("1")) < 100, timeout=5_000)
+    finally:
+        apply_theme("system")

@@ -274,3 +274,17 @@ def test_wheel_over_sidebar_field_keeps_its_value(studio):
                         Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
     QApplication.sendEvent(method_box, wheel)
     assert method_box.currentText() == before
+
+
+def test_status_bar_repeats_the_progress(studio):
+    window = studio.window
+    window.forget_panel.class_button("7").click()
+    seen = []
+    window.jobs.progress.connect(lambda job, progress: seen.append(
+        (window.status_progress.isHidden(), window.status_progress.value(), progress.step)))
+
+    studio.moderate(steps=3)
+
+    assert seen
+    assert all(not hidden and value == step for hidden, value, step in seen)
+    assert window.status_progress.isHidden()
