@@ -346,7 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = ModerationConfig()
     steps_text = ", ".join(f"{name} {steps}" for name, steps in DEFAULT_STEPS.items())
     parser = _Parser(prog="msgm-studio", formatter_class=_HelpFormatter, description="Concept moderation of score-based generative models (MSGM). "
-                                     "Without a command, opens the studio window.")
+                                     "Without a command, opens the studio window on the bundled model; `msgm-studio FILE` opens a checkpoint "
+                                     "(.safetensors) or project (.msgmproj) in it. See the README for a walk-through.")
     parser.add_argument("--version", action="version", version=f"msgm-studio {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 

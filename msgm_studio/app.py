@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from pathlib import Path
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
@@ -17,11 +18,12 @@ from msgm_studio.main_window import APP_NAME, MainWindow
 from resources import BASE_MODEL
 
 
-def run_studio(argv: list[str] | None = None) -> int:
+def run_studio(argv: list[str] | None = None, path: Path | None = None) -> int:
     """Open the studio window and return the exit code of the Qt event loop.
 
     When a moderation was autosaved because the studio was closed or stopped during a run, the
-    studio offers to resume it. Otherwise, or when the user declines, it opens the bundled model.
+    studio offers to resume it. Otherwise, or when the user declines, it opens `path` (a checkpoint
+    or project) or else the bundled model.
     """
     if _no_display():
         print("msgm-studio: error: no display found (DISPLAY and WAYLAND_DISPLAY are unset); run it on a desktop, "
@@ -36,18 +38,18 @@ def run_studio(argv: list[str] | None = None) -> int:
     window = MainWindow(checkpoint=None)
     if window.autosave.exists():
         # Ask once the window is on screen, so that the question has a window to belong to.
-        QTimer.singleShot(0, lambda: open_first_model(window))
+        QTimer.singleShot(0, lambda: open_first_model(window, path))
     else:
         # The job engine loads the model while the GUI thread shows the window.
-        window.open_checkpoint(BASE_MODEL)
+        window.open_file(path or BASE_MODEL)
     window.show()
     return app.exec()
 
 
-def open_first_model(window: MainWindow) -> None:
-    """Resume an autosaved moderation if the user wants to, else open the bundled model."""
+def open_first_model(window: MainWindow, path: Path | None = None) -> None:
+    """Resume an autosaved moderation if the user wants to, else open `path` or the bundled model."""
     if not window.session.offer_recovery():
-        window.open_checkpoint(BASE_MODEL)
+        window.open_file(path or BASE_MODEL)
 
 
 def _no_display() -> bool:

@@ -150,3 +150,10 @@ def test_console_script_exit_status(tmp_path):
     )
     assert completed.returncode == 2
     assert completed.stderr.strip().startswith("msgm-studio evaluate: error: checkpoint not found")
+
+
+def test_missing_file_to_open_is_one_line_error(tmp_path):
+    completed = subprocess.run([sys.executable, "-m", "msgm_studio", str(tmp_path / "gone.msgmproj")],
+                               capture_output=True, text=True)
+    assert completed.returncode == 2
+    assert completed.stderr.strip() == f"msgm-studio: error: {tmp_path / 'gone.msgmproj'} not found; give the path of a checkpoint or project file"

@@ -307,3 +307,14 @@ def test_dropped_project_opens(qtbot, monkeypatch, tmp_path, model_copy):
     assert errors == []
     assert second.forget_panel.forget_set.classes == [5]
     assert str(project_path.resolve()) in second.settings.recent_files
+
+
+def test_studio_opens_the_file_it_was_given(qtbot, monkeypatch, model_copy):
+    from msgm_studio.app import open_first_model
+
+    window, errors = open_window(qtbot, monkeypatch, None)
+    open_first_model(window, model_copy)
+    wait_idle(qtbot, window)
+
+    assert errors == []
+    assert window.checkpoint_path == model_copy
