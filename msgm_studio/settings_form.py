@@ -223,7 +223,8 @@ class SettingsForm(QWidget):
         try:
             self.validated_config()
         except UserError as error:
-            self.problem_label.setText(str(error))
+            text = str(error)
+            self.problem_label.setText(text[:1].upper() + text[1:] + ("" if text.endswith(".") else "."))
             self.problem_label.show()
             return False
         self.problem_label.clear()

@@ -128,7 +128,7 @@ def test_problems_show_while_typing(qtbot, form):
     # Marked and described at once, before anything asks for the settings.
     assert form.invalid_fields() == ["lr"]
     assert not form.problem_label.isHidden()
-    assert "learning rate must be positive" in form.problem_label.text()
+    assert form.problem_label.text() == "Invalid moderation settings: the learning rate must be positive."
 
     type_text(qtbot, form, "lr", "0.0001")
     assert form.invalid_fields() == []
