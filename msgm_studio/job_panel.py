@@ -118,8 +118,8 @@ class JobPanel(QGroupBox):
 
     def add_warning(self, text: str) -> None:
         """Show a warning of the running job below its progress until the next run starts."""
-        shown = self.warning_label.text()
-        self.warning_label.setText(f"{shown}\n{text}" if shown else text)
+        current = self.warning_label.text()
+        self.warning_label.setText(f"{current}\n{text}" if current else text)
         self.warning_label.show()
 
     def show_result(self, text: str) -> None:

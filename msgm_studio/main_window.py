@@ -77,7 +77,7 @@ class MainWindow(QMainWindow):
         self.moderation_overrides: dict = {}
         # Training settings of the forget detector for forget sets beyond bundled classes (None: the defaults).
         self.detector_config: DetectorConfig | None = None
-        # The forget detector of the last moderation; it judges new samples until the forget set or model changes.
+        # The forget detector of the last moderation. It judges the samples until the forget set or model changes.
         self.forget_detector: Detector | None = None
         self.device = pick_device(device)
 
@@ -455,7 +455,6 @@ class MainWindow(QMainWindow):
         self.job_panel.set_running(job.title)
         self.status_progress.setRange(0, 0)
         self.status_progress.setToolTip(job.title)
-        self.status_progress.show()
 
     def _job_progress(self, job: Job, progress: Progress) -> None:
         self.job_panel.show_progress(job.title, progress)
@@ -556,29 +555,20 @@ class MainWindow(QMainWindow):
         count, seed, steps = self.sample_count, self.compare_panel.seed_box.value(), self.sampler_steps
         self.compare_panel.set_grid_size(count)
         names = " and ".join(f"{role} model" for role in models)
-        judge = self.forget_detector
         self.jobs.submit("sample", f"Sampling the {names}",
-                         lambda control: iter_sample_models(models, count, seed, steps, control, judge), context=list(models))
+                         lambda control: iter_sample_models(models, count, seed, steps, control), context=list(models))
 
     def _show_samples(self, samples: dict[str, SampleSet]) -> None:
         for role, sample_set in samples.items():
             self.compare_panel.show_samples(role, sample_set)
         self._update_forget_rates()
-        detector = self.forget_detector
-        for role, sample_set in samples.items():
-            if sample_set.forget_scores is not None and detector is not None:
-                self.compare_panel.show_verdicts(role, sample_set.forget_scores, detector.name)
+        for role in samples:
+            self._show_detector_verdicts(role)
 
     def _show_moderation_result(self, result: ModerationResult, config: ModerationConfig) -> None:
         self.moderated = result.model
-        # A trained detector judges the samples of both models until the forget set changes.
         self.forget_detector = result.judge if isinstance(result.judge, Detector) else None
-        original_samples = self.compare_panel.samples.get("original")
-        if self.forget_detector is not None and original_samples is not None:
-            # A small network on at most 100 small images (about 40 ms on one busy CPU core), so it runs here.
-            images = uint8_to_model(original_samples.images.transpose(0, 3, 1, 2))
-            self.compare_panel.show_verdicts("original", self.forget_detector.probability(images).numpy(),
-                                             self.forget_detector.name)
+        self._show_detector_verdicts("original")
         self._share_models()
         if result.cancelled:
             text = (f"Moderation ({config.method}) cancelled after {result.steps_done} of {config.steps} steps. "
@@ -600,6 +590,15 @@ class MainWindow(QMainWindow):
             more = f"\n… and {len(loaded.failures) - 10} more" if len(loaded.failures) > 10 else ""
             self.show_error(f"{len(loaded.failures)} item(s) could not be added to the forget set:\n{listed}{more}\n\n"
                             "Add PNG, JPEG, BMP, WebP or TIFF images, or folders that contain them.")
+
+    def _show_detector_verdicts(self, role: str) -> None:
+        """Judge the samples shown for `role` with the forget detector of the last moderation, if there is one."""
+        samples = self.compare_panel.samples.get(role)
+        if self.forget_detector is None or samples is None:
+            return
+        # A small network on at most 100 small images (about 40 ms on one busy CPU core), so it runs here.
+        images = uint8_to_model(samples.images.transpose(0, 3, 1, 2))
+        self.compare_panel.show_verdicts(role, self.forget_detector.probability(images).numpy(), self.forget_detector.name)
 
     def _forget_set_changed(self) -> None:
         self.forget_detector = None

@@ -247,11 +247,9 @@ class SettingsForm(QWidget):
         """
         self.clear_marks()
         config = replace(self.config(), **(overrides or {}))
-        problems = config.problems()
-        if problems:
-            implicated = {name for _message, names in problems for name in names}
-            self._mark({name: "" for name in implicated if name in self.fields and name not in (overrides or {})})
-            raise UserError(f"invalid moderation settings: {'; '.join(message for message, _names in problems)}")
+        implicated = {name for _message, names in config.problems() for name in names}
+        self._mark({name: "" for name in implicated if name in self.fields and name not in (overrides or {})})
+        config.validate()  # raises the UserError that names every problem
         return config
 
     def _read(self) -> tuple[dict, dict[str, str]]:

@@ -10,7 +10,7 @@ import numpy as np
 
 from engine.checkpoint import load_checkpoint
 from engine.data import MNIST_CLASSES, model_to_uint8
-from engine.detector import ClassJudge, DetectorConfig, ForgetJudge, filter_retain, iter_train_detector
+from engine.detector import ClassJudge, DetectorConfig, filter_retain, iter_train_detector
 from engine.errors import UserError
 from engine.jobs import Finished, JobControl, Message, Progress, Stopwatch
 from engine.moderation import ModerationConfig, iter_moderate
@@ -44,17 +44,15 @@ class SampleSet:
     images: np.ndarray
     labels: np.ndarray | None
     seed: int
-    forget_scores: np.ndarray | None = None  # P(forget) per image from a forget detector, when one judged them
 
 
 def iter_sample_models(
-    models: dict[str, ScoreModel], count: int, seed: int, steps: int, control: JobControl | None = None,
-    judge: ForgetJudge | None = None,
+    models: dict[str, ScoreModel], count: int, seed: int, steps: int, control: JobControl | None = None
 ) -> Iterator[Progress | Finished]:
     """Sample every model from the same seed, one after another, and finish with {role: SampleSet}.
 
     The DDIM sampler with eta=1 is the ancestral sampler, good at 25 steps. Progress counts the steps of
-    all models together. With a `judge`, each set also gets its P(forget) scores.
+    all models together.
     """
     from engine.metrics import Labels
 
@@ -71,8 +69,7 @@ def iter_sample_models(
                 images = event.result
 
         labels = Labels.of(images).predicted if bundled_classes(model) else None
-        scores = judge.probability(images.cpu()).numpy() if judge is not None else None
-        results[role] = SampleSet(images=model_to_uint8(images), labels=labels, seed=seed, forget_scores=scores)
+        results[role] = SampleSet(images=model_to_uint8(images), labels=labels, seed=seed)
     yield Finished(result=results)
 
 

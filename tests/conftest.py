@@ -34,12 +34,12 @@ def no_modal_dialogs(monkeypatch):
     """
     from PySide6.QtWidgets import QMessageBox
 
-    def refuse(*args, **kwargs):
+    def reject(*args, **kwargs):
         texts = [arg for arg in args if isinstance(arg, str)]
         raise AssertionError(f"a modal message box opened in a test and would wait for a click: {texts}")
 
     for name in ("exec", "warning", "question", "information", "critical", "about"):
-        monkeypatch.setattr(QMessageBox, name, refuse)
+        monkeypatch.setattr(QMessageBox, name, reject)
 
 
 @pytest.fixture(autouse=True)

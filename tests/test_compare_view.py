@@ -243,7 +243,7 @@ def test_classifier_verdicts_mark_forget_samples(panel):
     assert "classified as 7" in text
 
 
-def test_classifier_verdicts_of_a_mixed_forget_set_say_the_images_are_not_judged(panel):
+def test_mixed_forget_set_verdict_names_detector(panel):
     panel.update_forget_rates([7], CLASS_NAMES, image_count=3)
 
     text = panel.rate_labels["moderated"].text()

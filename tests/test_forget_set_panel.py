@@ -476,7 +476,7 @@ def test_moderate_drawn_set_trains_detector(studio):
     assert any(text.startswith("training a forget detector on 2 forget and 5,000 retain images") for text in studio.messages)
     assert any(text.startswith("forget detector:") for text in studio.messages)
     assert any(text.startswith("kept ") and "of 5,000 retain images" in text for text in studio.messages)
-    # The detector judges the samples of both models, and says so under the grids.
+    # The detector judges the samples of both models, and the text under each grid names it.
     for role in ("original", "moderated"):
         verdict = studio.window.compare_panel.rate_labels[role].text()
         assert "look like the forget set" in verdict

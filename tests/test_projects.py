@@ -228,7 +228,7 @@ def test_unreadable_file_errors_before_asking_about_changes(qtbot, monkeypatch, 
     assert len(errors) == 1
     assert window.session.dirty
     assert window.forget_panel.forget_set.classes == [1]
-    window.session.mark_clean()  # so that closing the window at teardown asks nothing
+    window.session.mark_clean()  # so that closing the window at teardown shows no unsaved-changes question
 
 
 def test_unsaved_changes_cancel_keeps_window_open(qtbot, monkeypatch, model_copy):

@@ -125,7 +125,7 @@ def test_invalid_field_stays_editable_under_any_method(qtbot, form):
 def test_problems_show_while_typing(qtbot, form):
     type_text(qtbot, form, "lr", "0")
 
-    # Marked and described at once, before anything asks for the settings.
+    # Marked and described at once, before anything requests the settings.
     assert form.invalid_fields() == ["lr"]
     assert not form.problem_label.isHidden()
     assert form.problem_label.text() == "Invalid moderation settings: the learning rate must be positive."

@@ -359,5 +359,5 @@ def test_window_fits_a_1280_pixel_wide_screen(qtbot, monkeypatch, base_checkpoin
 
     assert errors == []
     assert window.minimumSizeHint().width() <= 1280
-    window.session.mark_clean()  # so that closing asks nothing
+    window.session.mark_clean()  # so that closing shows no unsaved-changes question
     window.close()
